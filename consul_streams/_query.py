@@ -1,0 +1,169 @@
+"""Query: a lazy, awaitable, re-issuable read.
+
+Endpoint methods build a :class:`Query` (a :class:`Request` plus a decoder) and return it
+without doing I/O. Awaiting it performs one request; :meth:`Query.fetch` performs one request
+with an explicit index (or content hash) and wait, which is what ``watch()`` does forever.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Generator, Hashable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar
+
+from consul_streams._rules import read_timeout_for_wait
+from consul_streams.typing import Meta
+
+__all__ = ["BlockingMode", "Query", "Request", "Response", "Transport"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class BlockingMode(enum.Enum):
+    """How a read blocks, which decides what ``watch()`` threads between requests."""
+
+    #: ``?index=`` with ``X-Consul-Index`` (KV, catalog, health, session).
+    INDEX = "index"
+    #: ``?hash=`` with ``X-Consul-ContentHash`` (agent-local endpoints).
+    HASH = "hash"
+    #: ``/v1/event/list``: a UUID-derived index that is not monotonic (equality blocking).
+    EVENT = "event"
+    #: Not blocking at all (agent/self, status, writes).
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to the agent, before index/hash/wait/consistency/token are added.
+
+    ``path`` starts with ``/v1/`` and is already percent-encoded where needed. ``params`` keeps
+    order and repeats (``tag`` may appear twice); a value of ``""`` is a presence flag.
+    """
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def with_params(self, *extra: tuple[str, str]) -> Request:
+        return replace(self, params=self.params + tuple(extra))
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the transport hands back: status, headers (case-insensitive mapping), raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    method: str = ""
+    url: str = ""  # redacted; for error messages only
+
+    @property
+    def meta(self) -> Meta:
+        return Meta.from_headers(self.headers)
+
+
+class Transport(Protocol):
+    """The one thing that speaks HTTP (implemented in ``_transport.py`` over aiohttp)."""
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        timeout: float | None,
+        ok_statuses: frozenset[int] = frozenset({200}),
+    ) -> Response:
+        """Send ``request`` and return the response if its status is in ``ok_statuses``.
+
+        Any other status raises the mapped :class:`~consul_streams.exceptions.HTTPError`;
+        transport failures raise :class:`~consul_streams.exceptions.TransportError`. The
+        transport adds the token header, the default datacenter and consistency.
+        """
+        ...
+
+    @property
+    def identity(self) -> Hashable:
+        """Hashable identity of (address, token, dc): queries that share it may share a poll."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class Query(Generic[T]):
+    """A read that has not been performed yet.
+
+    Awaiting a Query performs one request and returns ``(value, meta)``. The same Query can be
+    re-issued any number of times with :meth:`fetch`, each time with a new index or hash.
+
+    Note: a Query holds no state between requests; ``watch()`` owns the index.
+    """
+
+    transport: Transport
+    request: Request
+    decode: Callable[[Response], T]
+    mode: BlockingMode = BlockingMode.INDEX
+    #: statuses that are values, not errors (KV reads: 404 means "missing").
+    ok_statuses: frozenset[int] = frozenset({200})
+    #: the index/hash and wait given with the seed's ``watch=`` argument, used when awaited.
+    index: int = 0
+    hash: str | None = None
+    wait: float | None = None
+    #: seconds added to the derived read timeout; None: the transport's default timeout.
+    timeout_slack: float = 5.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identity for sharing one long-poll between consumers: same agent, token, request."""
+        r = self.request
+        return (self.transport.identity, r.method, r.path, r.params, r.headers, self.mode)
+
+    def __await__(self) -> Generator[Any, None, tuple[T, Meta]]:
+        return self.fetch(index=self.index, hash=self.hash, wait=self.wait).__await__()
+
+    def timeout_for(self, wait: float | None, blocking: bool) -> float | None:
+        """The read timeout for one request: derived from ``wait`` when it blocks."""
+        if not blocking:
+            return None
+        return read_timeout_for_wait(wait if wait is not None else 0.0, slack=self.timeout_slack)
+
+    def build(self, *, index: int = 0, hash: str | None = None, wait: float | None = None) -> Request:
+        """The request for one round: adds ``index``/``hash`` and ``wait`` by the mode's rules."""
+        from consul_streams._rules import format_go_duration
+
+        extra: list[tuple[str, str]] = []
+        blocking = False
+        if self.mode in (BlockingMode.INDEX, BlockingMode.EVENT) and index > 0:
+            extra.append(("index", str(index)))
+            blocking = True
+        elif self.mode is BlockingMode.HASH and hash:
+            extra.append(("hash", hash))
+            blocking = True
+        if blocking and wait is not None:
+            extra.append(("wait", format_go_duration(wait)))
+        return self.request.with_params(*extra) if extra else self.request
+
+    async def fetch(
+        self, *, index: int = 0, hash: str | None = None, wait: float | None = None
+    ) -> tuple[T, Meta]:
+        """Perform one request; blocks when ``index > 0`` (or ``hash`` is set) for ``wait``."""
+        request = self.build(index=index, hash=hash, wait=wait)
+        blocking = request is not self.request
+        response = await self.transport.send(
+            request,
+            timeout=self.timeout_for(wait, blocking),
+            ok_statuses=self.ok_statuses,
+        )
+        return self.decode(response), response.meta
+
+    def replace(self, **changes: Any) -> Query[T]:
+        """A copy with some fields changed (e.g. a new seed ``index``/``wait``)."""
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:
+        params = "&".join(f"{k}={v}" if v else k for k, v in self.request.params)
+        q = f"?{params}" if params else ""
+        return f"<Query {self.request.method} {self.request.path}{q} mode={self.mode.value}>"
