@@ -1,0 +1,171 @@
+"""Capacity of the embedded dev agent: write throughput and blocking-query fan-out.
+
+Run: ``python -m benchmarks.agent_capacity`` (or ``python benchmarks/agent_capacity.py``).
+
+(a) KV writes/s from one client, sequential PUTs, against aiohttp's own minimal handler on the
+    same machine, printed as a ratio (target >= 0.5).
+(b) Time from one write to the wake-up of 1,000 concurrent blocking queries on that key.
+(c) 10,000 concurrent blocking queries held by an agent in a child process (the file
+    descriptors of both ends would not fit one process), then all woken by one write.
+Prints a table; nothing here asserts on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from consul_streams.testing import DevAgent
+
+_CHILD = """
+import asyncio, sys
+from consul_streams.testing import DevAgent
+
+async def main():
+    loop = asyncio.get_running_loop()
+    async with DevAgent(jitter=False, http_max_conns_per_client=0) as agent:
+        print(agent.url, flush=True)
+        # Each stdin line asks how many blocking queries are parked; EOF stops the agent.
+        while await loop.run_in_executor(None, sys.stdin.readline):
+            print(agent.blocked_queries, flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def _sequential_puts(url: str, count: int) -> float:
+    """Requests per second of ``count`` sequential PUTs on one keep-alive connection."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        start = time.perf_counter()
+        for i in range(count):
+            async with session.put(f"{url}/v1/kv/bench", data=str(i).encode()) as resp:
+                await resp.read()
+        return count / (time.perf_counter() - start)
+
+
+async def _baseline_rate(count: int) -> float:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=b"true", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("PUT", "/v1/kv/{key:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        return await _sequential_puts(f"http://127.0.0.1:{port}", count)
+    finally:
+        await runner.cleanup()
+
+
+async def _fan_out(url: str, watchers: int, held: Callable[[], Awaitable[None]]) -> float:
+    """Seconds from one write to the answer of ``watchers`` blocked GETs (all must be 200)."""
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with session.put(f"{url}/v1/kv/hot", data=b"0") as resp:
+            await resp.read()
+        async with session.get(f"{url}/v1/kv/hot") as resp:
+            index = int(resp.headers["X-Consul-Index"])
+
+        async def watch() -> int:
+            async with session.get(f"{url}/v1/kv/hot?index={index}&wait=5m") as resp:
+                await resp.read()
+                return resp.status
+
+        tasks = [asyncio.ensure_future(watch()) for _ in range(watchers)]
+        await held()
+        start = time.perf_counter()
+        async with session.put(f"{url}/v1/kv/hot", data=b"1") as resp:
+            await resp.read()
+        statuses = await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    if set(statuses) != {200}:
+        raise RuntimeError(f"some watchers failed: {sorted(set(statuses))}")
+    return elapsed
+
+
+async def _in_process(watchers: int) -> float:
+    async with DevAgent(jitter=False, http_max_conns_per_client=0) as agent:
+
+        async def held() -> None:
+            await asyncio.wait_for(agent.wait_blocked(watchers), 120)
+
+        return await _fan_out(agent.url, watchers, held)
+
+
+async def _child_process(watchers: int) -> tuple[float, float]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHILD,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    url = (await child.stdout.readline()).decode().strip()
+    held_for = 0.0
+
+    async def held() -> None:
+        nonlocal held_for
+        assert child.stdout is not None
+        assert child.stdin is not None
+        start = time.perf_counter()
+        while True:  # ask the child agent how many queries it holds
+            child.stdin.write(b"count\n")
+            await child.stdin.drain()
+            if int(await child.stdout.readline()) >= watchers:
+                break
+            await asyncio.sleep(0.25)
+        held_for = time.perf_counter() - start
+
+    try:
+        wake = await _fan_out(url, watchers, held)
+    finally:
+        child.stdin.close()
+        await child.wait()
+    return wake, held_for
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=3000)
+    parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--held", type=int, default=10_000)
+    args = parser.parse_args(argv)
+
+    baseline = agent_rate = 0.0
+    for _ in range(2):  # best of two rounds, alternating, so warm-up favours neither side
+        baseline = max(baseline, await _baseline_rate(args.writes))
+        async with DevAgent(jitter=False) as agent:
+            agent_rate = max(agent_rate, await _sequential_puts(agent.url, args.writes))
+    wake = await _in_process(args.watchers)
+    wake_many, held_for = await _child_process(args.held)
+
+    rows = [
+        ("aiohttp minimal PUT handler", f"{baseline:,.0f} req/s"),
+        ("dev agent KV PUT", f"{agent_rate:,.0f} req/s"),
+        ("ratio (target >= 0.5)", f"{agent_rate / baseline:.2f}"),
+        (f"write -> {args.watchers:,} blocked GETs answered", f"{wake * 1000:,.1f} ms"),
+        (f"{args.held:,} blocked GETs parked (child agent)", f"after {held_for:.1f} s"),
+        (f"write -> {args.held:,} blocked GETs answered", f"{wake_many * 1000:,.1f} ms"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure':<{width}}  result")
+    print(f"{'-' * width}  {'-' * 24}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

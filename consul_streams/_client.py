@@ -1,0 +1,143 @@
+"""The :class:`Consul` client: configuration, lifecycle and the endpoint attributes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from consul_streams._config import PathArg, resolve_settings
+from consul_streams._transport import AiohttpTransport
+from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
+from consul_streams.exceptions import InvalidArgument
+from consul_streams.typing import Consistency, Duration
+
+__all__ = ["Consul"]
+
+
+class Consul:
+    """An asyncio client for one Consul agent.
+
+    Arguments left as ``None`` are read from Consul's ``CONSUL_*`` environment variables
+    (``CONSUL_HTTP_ADDR``, ``CONSUL_HTTP_TOKEN``, ``CONSUL_HTTP_TOKEN_FILE``,
+    ``CONSUL_HTTP_SSL``, ``CONSUL_HTTP_SSL_VERIFY``, ``CONSUL_CACERT``, ``CONSUL_CAPATH``,
+    ``CONSUL_CLIENT_CERT``, ``CONSUL_CLIENT_KEY``, ``CONSUL_TLS_SERVER_NAME``), as Consul's Go
+    client does, then from defaults (``127.0.0.1:8500``, no token, TLS verified). Explicit
+    arguments always win. Pass ``environ={}`` to ignore the environment, or use
+    :meth:`from_env` to read another mapping.
+
+    ``session``: an ``aiohttp.ClientSession`` of yours, used as is and never closed (a unix
+    socket address then needs your session's connector to reach it). Without one, the client
+    creates its own on the first request and closes it in :meth:`aclose`; use
+    ``async with Consul() as consul:``. ``timeout`` is the default read timeout (blocking
+    reads derive theirs from ``wait``); ``max_connections`` caps concurrent requests.
+
+    Endpoints: ``kv``, ``catalog``, ``health``, ``agent``, ``event``, ``session``,
+    ``status``, ``txn``.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        token: str | None = None,
+        token_file: PathArg | None = None,
+        datacenter: str | None = None,
+        consistency: Consistency | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Duration = 30.0,
+        max_connections: int = 64,
+        verify: bool | None = None,
+        ca_file: PathArg | None = None,
+        ca_path: PathArg | None = None,
+        cert: PathArg | None = None,
+        key: PathArg | None = None,
+        tls_server_name: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidArgument(
+                "session",
+                f"expected an aiohttp.ClientSession or None; got {type(session).__name__}",
+            )
+        settings = resolve_settings(
+            address=address,
+            token=token,
+            token_file=token_file,
+            datacenter=datacenter,
+            consistency=consistency,
+            timeout=timeout,
+            max_connections=max_connections,
+            verify=verify,
+            ca_file=ca_file,
+            ca_path=ca_path,
+            cert=cert,
+            key=key,
+            tls_server_name=tls_server_name,
+            environ=os.environ if environ is None else environ,
+        )
+        self.address: str = settings.address.url
+        self.datacenter: str | None = settings.datacenter
+        self.consistency: Consistency = settings.consistency
+        self.timeout: float = settings.timeout
+        self.transport = AiohttpTransport(
+            settings.address,
+            token=settings.token,
+            datacenter=settings.datacenter,
+            consistency=settings.consistency,
+            session=session,
+            timeout=settings.timeout,
+            max_connections=settings.max_connections,
+            ssl_context=settings.ssl_context,
+            tls_server_name=settings.tls_server_name,
+        )
+        self.kv = KV(self.transport, self)
+        self.catalog = Catalog(self.transport, self)
+        self.health = Health(self.transport, self)
+        self.agent = Agent(self.transport, self)
+        self.event = Events(self.transport, self)
+        self.session = Sessions(self.transport, self)
+        self.status = Status(self.transport, self)
+        self.txn = Txn(self.transport, self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Consul:
+        """A client configured from ``environ`` (default ``os.environ``); ``kwargs`` win."""
+        return cls(environ=os.environ if environ is None else environ, **kwargs)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this client created (a caller's session stays open)."""
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> Consul:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        token = "set" if self.transport.has_token else "none"
+        return f"<Consul {self.address} dc={self.datacenter!r} token={token}>"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # Warn, never close: closing needs the loop, which may be gone or another one.
+        transport = self.__dict__.get("transport")
+        if transport is not None and transport.owns_open_session:
+            _warn(
+                f"unclosed {self!r}: use 'async with Consul(...)' or 'await consul.aclose()'",
+                ResourceWarning,
+                source=self,
+            )

@@ -1,0 +1,230 @@
+"""The blocking-query loop behind ``watch()``: index/hash threading, resets, backoff, rate limit.
+
+One :class:`Poller` re-issues one :class:`~consul_streams._query.Query` forever and reports
+every successful round (changed or not) to a callback; deciding what to emit is the consumer's
+job (``watch.py``), so several consumers with different emit policies can share one poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from consul_streams._clock import Clock
+from consul_streams._query import BlockingMode, Query
+from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.typing import Meta
+
+__all__ = ["Backoff", "PollConfig", "Poller", "RateLimit", "Round", "TokenBucket", "WatchStats"]
+
+log = logging.getLogger("consul_streams.watch")
+
+RetryPolicy = Callable[[ConsulError], bool]
+
+
+def _positive_number(value: object, parameter: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidArgument(parameter, f"expected a positive number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Token bucket for successful rounds: ``burst`` rounds at once, then ``per_second``.
+
+    Consul's guidance: proceed without waiting in the happy case, degrade into bounded polling
+    when the data churns.
+    """
+
+    burst: int = 2
+    per_second: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+            raise InvalidArgument("rate_limit", f"burst must be an int >= 1, got {self.burst!r}")
+        _positive_number(self.per_second, "rate_limit.per_second")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt n sleeps ``U(0, min(cap, base * 2**n))``."""
+
+    base: float = 0.5
+    cap: float = 30.0
+
+    def __post_init__(self) -> None:
+        base = _positive_number(self.base, "backoff.base")
+        cap = _positive_number(self.cap, "backoff.cap")
+        if cap < base:
+            raise InvalidArgument("backoff", f"cap ({cap}) must be >= base ({base})")
+
+    def ceiling(self, attempt: int) -> float:
+        """The upper bound of the sleep after ``attempt`` consecutive failures (0-based)."""
+        # 2**attempt overflows floats eventually; the cap is reached long before.
+        return self.cap if attempt >= 64 else min(self.cap, self.base * 2.0**attempt)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, self.ceiling(attempt))
+
+
+class TokenBucket:
+    """A token bucket read from an injectable clock; starts full."""
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._tokens = float(limit.burst)
+        self._stamp: float | None = None
+
+    def _refill(self) -> None:
+        now = self._clock.now()
+        if self._stamp is not None:
+            elapsed = max(now - self._stamp, 0.0)
+            self._tokens = min(
+                float(self._limit.burst), self._tokens + elapsed * self._limit.per_second
+            )
+        self._stamp = now
+
+    async def take(self) -> float:
+        """Take one token, sleeping until one is available; returns the seconds slept."""
+        self._refill()
+        waited = 0.0
+        if self._tokens < 1.0:
+            waited = (1.0 - self._tokens) / self._limit.per_second
+            await self._clock.sleep(waited)
+            self._refill()
+            # A clock may wake us a hair early (float rounding); never go below zero for long.
+            self._tokens = max(self._tokens, 1.0)
+        self._tokens -= 1.0
+        return waited
+
+
+@dataclass
+class WatchStats:
+    """Counters of one watch (the shared poll's counters plus this consumer's emits)."""
+
+    requests: int = 0
+    emits: int = 0
+    unchanged: int = 0  #: successful rounds whose value equalled the previous round's
+    index_resets: int = 0
+    retries: int = 0
+    rate_limited: int = 0  #: rounds delayed by the token bucket
+    errors: dict[str, int] = field(default_factory=dict)
+    last_index: int = 0
+    last_hash: str | None = None
+    last_contact: timedelta | None = None
+
+    def copy(self) -> WatchStats:
+        return WatchStats(**{**self.__dict__, "errors": dict(self.errors)})
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    """Everything that changes how a poll runs (and so must match for two watches to share)."""
+
+    wait: float
+    rate_limit: RateLimit | None
+    backoff: Backoff
+    retry: RetryPolicy | None
+    clock: Clock
+    rng: random.Random
+
+    def sharing_key(self) -> Hashable:
+        return (self.wait, self.rate_limit, self.backoff, self.retry, id(self.clock), id(self.rng))
+
+
+@dataclass(frozen=True)
+class Round:
+    """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one."""
+
+    seq: int
+    value: Any
+    meta: Meta
+    changed: bool
+
+
+class Poller:
+    """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
+
+    def __init__(self, query: Query[Any], config: PollConfig) -> None:
+        self.query = query
+        self.config = config
+        self.stats = WatchStats()
+        self._index = max(query.index, 0)
+        self._hash = query.hash
+        self._failures = 0
+        self._seq = 0
+        self._previous: tuple[Any] | None = None
+        self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
+
+    def _should_retry(self, exc: ConsulError) -> bool:
+        policy = self.config.retry
+        return exc.retriable if policy is None else bool(policy(exc))
+
+    def _thread(self, meta: Meta) -> None:
+        """Compute the next request's index/hash from an answer's meta."""
+        mode = self.query.mode
+        if mode is BlockingMode.HASH:
+            self._hash = meta.content_hash
+            self.stats.last_hash = meta.content_hash
+            return
+        new = meta.index
+        self.stats.last_index = new
+        if new < 1:
+            # Docs: always safe to block on 1; an index of 0 would make every read non-blocking.
+            new = 1
+        if mode is BlockingMode.INDEX and new < self._index:
+            # Docs: a lower index (snapshot restore, restart, reaped tombstone) restarts the loop.
+            # Events are excluded: their UUID-derived index is not ordered.
+            self.stats.index_resets += 1
+            log.debug("%r: index went back from %d to %d, re-reading", self.query, self._index, new)
+            self._index = 0
+            return
+        self._index = new
+
+    async def _fetch(self) -> tuple[Any, Meta]:
+        mode = self.query.mode
+        if mode is BlockingMode.NONE:
+            return await self.query.fetch()
+        return await self.query.fetch(index=self._index, hash=self._hash, wait=self.config.wait)
+
+    async def run(self, publish: Callable[[Round], None]) -> None:
+        """Poll until cancelled; raise the first error the retry policy does not retry."""
+        clock = self.config.clock
+        while True:
+            self.stats.requests += 1
+            log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
+            try:
+                value, meta = await self._fetch()
+            except ConsulError as exc:
+                kind = type(exc).__name__
+                self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+                if not self._should_retry(exc):
+                    log.debug("%r: giving up after %s", self.query, kind)
+                    raise
+                delay = self.config.backoff.delay(self._failures, self.config.rng)
+                self._failures += 1
+                self.stats.retries += 1
+                # After an error the agent may have restarted: the next read must not block.
+                self._index, self._hash = 0, None
+                log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+                await clock.sleep(delay)
+                continue
+            self._failures = 0
+            self.stats.last_contact = meta.last_contact
+            self._thread(meta)
+            changed = self._previous is None or self._previous[0] != value
+            if not changed:
+                self.stats.unchanged += 1
+            self._previous = (value,)
+            self._seq += 1
+            publish(Round(self._seq, value, meta, changed))
+            if self._bucket is not None:
+                waited = await self._bucket.take()
+                if waited:
+                    self.stats.rate_limited += 1
+                    log.debug("%r: rate limited for %.3fs", self.query, waited)

@@ -1,0 +1,114 @@
+"""Health: ``/v1/health/`` (checks and healthy instances, cluster-wide)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from consul_streams._query import Query, Request, Response
+from consul_streams.endpoints._base import (
+    Endpoint,
+    common_params,
+    decode_list,
+    filter_params,
+    near_params,
+    node_meta_params,
+    path_segment,
+    tag_params,
+)
+from consul_streams.exceptions import InvalidArgument
+from consul_streams.typing import HealthCheck, ServiceEntry
+
+__all__ = ["CHECK_STATES", "Health"]
+
+#: The states ``/v1/health/state/:state`` knows (``any`` = all checks).
+CHECK_STATES = ("any", "passing", "warning", "critical")
+
+
+def _decode_checks(response: Response) -> list[HealthCheck]:
+    return cast(list[HealthCheck], decode_list(response))
+
+
+def _decode_entries(response: Response) -> list[ServiceEntry]:
+    return cast(list[ServiceEntry], decode_list(response))
+
+
+class Health(Endpoint):
+    """``/v1/health/``: every read is an index-blocking Query."""
+
+    def node(
+        self,
+        node: str,
+        *,
+        filter: str | None = None,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[HealthCheck]]:
+        """The checks of ``node`` (node and service checks); ``[]`` for an unknown node."""
+        path = "/v1/health/node/" + path_segment(node, "node")
+        params = filter_params(filter) + common_params(dc, consistency)
+        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+
+    def checks(
+        self,
+        service: str,
+        *,
+        near: str | None = None,
+        node_meta: object = None,
+        filter: str | None = None,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[HealthCheck]]:
+        """The checks of every instance of ``service``."""
+        path = "/v1/health/checks/" + path_segment(service, "service")
+        params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
+        params += common_params(dc, consistency)
+        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+
+    def service(
+        self,
+        name: str,
+        *,
+        passing: bool = False,
+        tag: str | Sequence[str] | None = None,
+        near: str | None = None,
+        node_meta: object = None,
+        filter: str | None = None,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[ServiceEntry]]:
+        """Instances of ``name`` with their node and checks.
+
+        With ``passing=True`` only instances whose every check (node checks included) passes.
+        """
+        if not isinstance(passing, bool):
+            raise InvalidArgument("passing", f"expected True or False, got {passing!r}")
+        path = "/v1/health/service/" + path_segment(name, "name")
+        params = [("passing", "1")] if passing else []
+        params += tag_params(tag) + near_params(near) + node_meta_params(node_meta)
+        params += filter_params(filter) + common_params(dc, consistency)
+        return self._query(Request("GET", path, tuple(params)), _decode_entries, watch=watch)
+
+    def state(
+        self,
+        state: str = "any",
+        *,
+        near: str | None = None,
+        node_meta: object = None,
+        filter: str | None = None,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[HealthCheck]]:
+        """Every check in ``state`` (one of ``any``, ``passing``, ``warning``, ``critical``)."""
+        if state not in CHECK_STATES:
+            raise InvalidArgument(
+                "state", f"expected one of {', '.join(CHECK_STATES)}; got {state!r}"
+            )
+        path = "/v1/health/state/" + state
+        params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
+        params += common_params(dc, consistency)
+        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)

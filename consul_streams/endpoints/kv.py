@@ -1,0 +1,275 @@
+"""The key/value store: ``/v1/kv/``.
+
+Values are bytes both ways: the user never sees Consul's base64. A missing key is a value, not
+an error: :meth:`KV.get` gives ``None``, :meth:`KV.items` and :meth:`KV.keys` give ``[]``, and
+the Meta of that 404 still carries ``X-Consul-Index`` so a watch can block on the key appearing.
+
+Note: values larger than Consul's ``kv_max_value_size`` (512 KiB by default, configurable on
+the server) are not refused client-side; the server answers 413, raised as
+:class:`~consul_streams.exceptions.RequestTooLarge`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+from urllib.parse import quote
+
+from consul_streams._query import Query, Request, Response
+from consul_streams.endpoints._base import (
+    Endpoint,
+    b64decode,
+    check_text,
+    check_uint,
+    common_params,
+    decode_bool,
+    decode_json,
+    expect_list,
+    to_bytes,
+)
+from consul_streams.exceptions import DecodeError, InvalidArgument
+from consul_streams.typing import KVEntry, parse_id
+
+__all__ = ["KV", "check_key", "decode_kv_entry", "kv_path"]
+
+_OK_OR_MISSING = frozenset({200, 404})
+
+
+def check_key(key: object, parameter: str = "key", *, allow_empty: bool = False) -> str:
+    if not isinstance(key, str):
+        raise InvalidArgument(parameter, f"expected a str, got {type(key).__name__}")
+    if not key and not allow_empty:
+        raise InvalidArgument(parameter, "must not be empty")
+    if key.startswith("/"):
+        raise InvalidArgument(parameter, "must not begin with '/'")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InvalidArgument(parameter, "must not contain control characters")
+    # HTTP stacks normalise "." and ".." segments away, so such a key would address another.
+    if any(seg in (".", "..") for seg in key.split("/")):
+        raise InvalidArgument(parameter, "must not contain '.' or '..' path segments")
+    return check_text(key, parameter)
+
+
+def kv_path(key: str) -> str:
+    """The request path of a (validated) key, percent-encoded with its "/" kept."""
+    return "/v1/kv/" + quote(key, safe="/:@")
+
+
+def decode_kv_entry(raw: object, response: Response | None = None) -> KVEntry:
+    """A KVEntry from Consul's JSON (``Value`` base64 -> bytes, null -> ``b""``)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("Key"), str):
+        message = f"expected a KV entry object, got {raw!r:.80}"
+        if response is None:
+            raise DecodeError(message)
+        raise DecodeError(message, method=response.method, url=response.url, body=response.body)
+    entry = dict(raw)
+    entry["Value"] = b64decode(raw.get("Value"), "Value", response)
+    entry.setdefault("Flags", 0)
+    entry.setdefault("LockIndex", 0)
+    if not entry.get("Session"):
+        entry.pop("Session", None)
+    return cast(KVEntry, entry)
+
+
+def _decode_entries(response: Response) -> list[KVEntry]:
+    if response.status == 404:
+        return []
+    return [decode_kv_entry(e, response) for e in expect_list(decode_json(response), response)]
+
+
+def _decode_one(response: Response) -> KVEntry | None:
+    entries = _decode_entries(response)
+    return entries[0] if entries else None
+
+
+def _decode_keys(response: Response) -> list[str]:
+    if response.status == 404:
+        return []
+    keys = expect_list(decode_json(response), response)
+    if not all(isinstance(k, str) for k in keys):
+        raise DecodeError(
+            "expected a JSON array of key strings",
+            method=response.method,
+            url=response.url,
+            body=response.body,
+        )
+    return cast(list[str], keys)
+
+
+def _decode_raw(response: Response) -> bytes | None:
+    return None if response.status == 404 else response.body
+
+
+def _parse_cas(value: object, parameter: str = "cas") -> int:
+    """A cas index: an int >= 0 (0 = "only if absent") or an entry with ``ModifyIndex``."""
+    if isinstance(value, Mapping) and "ModifyIndex" in value:
+        value = value["ModifyIndex"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgument(
+            parameter, f"expected an int >= 0 or a KV entry with ModifyIndex, got {value!r}"
+        )
+    return check_uint(value, parameter)
+
+
+class KV(Endpoint):
+    """``/v1/kv/``: reads return Queries, writes return Consul's true/false."""
+
+    def _read(
+        self,
+        key: str,
+        extra: list[tuple[str, str]],
+        dc: object,
+        consistency: object,
+    ) -> Request:
+        return Request("GET", kv_path(key), tuple(extra + common_params(dc, consistency)))
+
+    def get(
+        self, key: str, *, watch: object = None, consistency: object = None, dc: object = None
+    ) -> Query[KVEntry | None]:
+        """The entry at ``key``, or ``None`` when it does not exist."""
+        request = self._read(check_key(key), [], dc, consistency)
+        return self._query(request, _decode_one, watch=watch, ok_statuses=_OK_OR_MISSING)
+
+    def raw(
+        self, key: str, *, watch: object = None, consistency: object = None, dc: object = None
+    ) -> Query[bytes | None]:
+        """The raw value bytes at ``key`` (``?raw``), or ``None`` when it does not exist."""
+        request = self._read(check_key(key), [("raw", "")], dc, consistency)
+        return self._query(request, _decode_raw, watch=watch, ok_statuses=_OK_OR_MISSING)
+
+    def items(
+        self,
+        prefix: str = "",
+        *,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[KVEntry]]:
+        """Every entry whose key starts with ``prefix`` (a plain string prefix), sorted by key."""
+        key = check_key(prefix, "prefix", allow_empty=True)
+        request = self._read(key, [("recurse", "")], dc, consistency)
+        return self._query(request, _decode_entries, watch=watch, ok_statuses=_OK_OR_MISSING)
+
+    def keys(
+        self,
+        prefix: str = "",
+        *,
+        separator: str | None = None,
+        watch: object = None,
+        consistency: object = None,
+        dc: object = None,
+    ) -> Query[list[str]]:
+        """The keys under ``prefix``; with ``separator``, cut after its first occurrence."""
+        key = check_key(prefix, "prefix", allow_empty=True)
+        extra = [("keys", "")]
+        if separator is not None:
+            if not isinstance(separator, str) or not separator:
+                raise InvalidArgument("separator", f"expected a non-empty str, got {separator!r}")
+            extra.append(("separator", check_text(separator, "separator")))
+        request = self._read(key, extra, dc, consistency)
+        return self._query(request, _decode_keys, watch=watch, ok_statuses=_OK_OR_MISSING)
+
+    async def put(
+        self,
+        key: str,
+        value: bytes | str = b"",
+        *,
+        flags: int | None = None,
+        cas: object = None,
+        acquire: object = None,
+        release: object = None,
+        dc: object = None,
+    ) -> bool:
+        """Write ``value`` at ``key``; ``False`` when a ``cas``/``acquire``/``release`` fails.
+
+        At most one of ``cas`` (an index, or an entry whose ModifyIndex is used), ``acquire``
+        and ``release`` (a session ID or ``{"ID": ...}``) may be given.
+        """
+        key = check_key(key)
+        body = to_bytes(value, "value")
+        params: list[tuple[str, str]] = []
+        if flags is not None:
+            params.append(("flags", str(check_uint(flags, "flags"))))
+        chosen = [
+            n
+            for n, v in (("cas", cas), ("acquire", acquire), ("release", release))
+            if v is not None
+        ]
+        if len(chosen) > 1:
+            raise InvalidArgument(chosen[1], f"cannot be combined with {chosen[0]!r}")
+        if cas is not None:
+            params.append(("cas", str(_parse_cas(cas))))
+        if acquire is not None:
+            params.append(("acquire", parse_id(acquire, "acquire")))
+        if release is not None:
+            params.append(("release", parse_id(release, "release")))
+        params += common_params(dc)
+        request = Request("PUT", kv_path(key), tuple(params), body=body)
+        return await self._write(request, decode_bool)
+
+    set = put
+
+    async def cas(
+        self,
+        key: str,
+        value: bytes | str,
+        *,
+        index: object,
+        flags: int | None = None,
+        dc: object = None,
+    ) -> bool:
+        """Write only if ``key``'s ModifyIndex is ``index`` (0: only if the key is absent)."""
+        return await self.put(key, value, flags=flags, cas=_parse_cas(index, "index"), dc=dc)
+
+    async def acquire(
+        self,
+        key: str,
+        session: object,
+        value: bytes | str = b"",
+        *,
+        flags: int | None = None,
+        dc: object = None,
+    ) -> bool:
+        """Take the lock on ``key`` for ``session`` (writing ``value``); ``False`` if held."""
+        sid = parse_id(session, "session")
+        return await self.put(key, value, flags=flags, acquire=sid, dc=dc)
+
+    async def release(
+        self,
+        key: str,
+        session: object,
+        value: bytes | str = b"",
+        *,
+        flags: int | None = None,
+        dc: object = None,
+    ) -> bool:
+        """Release ``session``'s lock on ``key``.
+
+        Note: like any PUT, a release writes ``value`` (empty by default) to the key; pass the
+        current value to keep it.
+        """
+        sid = parse_id(session, "session")
+        return await self.put(key, value, flags=flags, release=sid, dc=dc)
+
+    async def delete(
+        self,
+        key: str,
+        *,
+        recurse: bool = False,
+        cas: object = None,
+        dc: object = None,
+    ) -> bool:
+        """Delete ``key`` (every key with that prefix when ``recurse``); ``False`` on cas failure.
+
+        Note: ``recurse=True`` with an empty key deletes the whole store, as in Consul.
+        """
+        key = check_key(key, allow_empty=bool(recurse))
+        params: list[tuple[str, str]] = []
+        if recurse:
+            if cas is not None:
+                raise InvalidArgument("cas", "cannot be combined with recurse=True")
+            params.append(("recurse", ""))
+        elif cas is not None:
+            params.append(("cas", str(_parse_cas(cas))))
+        params += common_params(dc)
+        return await self._write(Request("DELETE", kv_path(key), tuple(params)), decode_bool)

@@ -1,0 +1,150 @@
+"""HTTP building blocks of the dev agent: config, the per-request Call, errors and bodies.
+
+Endpoint handlers receive a :class:`Call`, raise :class:`ApiError` for plain-text errors
+(Consul writes them with ``fmt.Fprint``: no JSON, no trailing newline unless given) and build
+success bodies with :func:`json_response`, which indents JSON the way ``consul agent -dev``
+does (4 spaces; ``?pretty`` adds the trailing newline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ._state import StateStore
+
+__all__ = [
+    "JSON_TYPE",
+    "TEXT_TYPE",
+    "AgentConfig",
+    "ApiError",
+    "Call",
+    "dump_json",
+    "empty_response",
+    "error_response",
+    "json_response",
+    "meta_headers",
+]
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass
+class AgentConfig:
+    """Knobs of one dev agent (the subset of Consul's agent config it honours)."""
+
+    node_name: str = "dev"
+    datacenter: str = "dc1"
+    jitter: bool = True
+    acl_default_policy: str = "allow"
+    management_token: str | None = field(default=None, repr=False)
+    default_query_time: float = 300.0
+    max_query_time: float = 600.0
+    kv_max_value_size: int = 524288
+    http_max_conns_per_client: int = 200
+    session_ttl_min: float = 10.0
+    time_scale: float = 1.0
+    tokens: set[str] = field(default_factory=set, repr=False)
+
+
+class ApiError(Exception):
+    """An error answer: ``status`` with the plain-text ``text`` body (exactly as given)."""
+
+    def __init__(self, status: int, text: str, headers: Mapping[str, str] | None = None):
+        super().__init__(status, text)
+        self.status = status
+        self.text = text
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class Call:
+    """One request as seen by an endpoint handler."""
+
+    request: web.BaseRequest
+    store: StateStore
+    config: AgentConfig
+    #: The path after the route's prefix (``"a/b"`` for ``/v1/kv/a/b``); ``""`` for exact routes.
+    suffix: str = ""
+    #: The ACL token of the request (query ``token``, ``X-Consul-Token``, or Bearer), or None.
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """The query string (first value of each key; presence flags map to ``""``)."""
+        return self.request.query
+
+    def flag(self, name: str) -> bool:
+        """Whether presence flag ``name`` is set (whatever its value, as in Consul)."""
+        return name in self.request.query
+
+    @property
+    def pretty(self) -> bool:
+        return "pretty" in self.request.query
+
+    async def body(self) -> bytes:
+        """The request body (empty for GET, whose bodies Consul ignores)."""
+        if self.request.method == "GET":
+            return b""
+        return await self.request.read()
+
+
+def dump_json(data: Any, *, pretty: bool = False) -> bytes:
+    """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping."""
+    text = json.dumps(data, indent=4, ensure_ascii=False)
+    # Go escapes these inside strings; they can only occur inside strings in JSON text.
+    text = (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+    if pretty:
+        text += "\n"
+    return text.encode()
+
+
+def meta_headers(index: int) -> dict[str, str]:
+    """Consul's query-meta headers (wire casing); the index is never 0."""
+    return {
+        "X-Consul-Index": str(max(1, index)),
+        "X-Consul-Knownleader": "true",
+        "X-Consul-Lastcontact": "0",
+        "X-Consul-Query-Backend": "blocking-query",
+    }
+
+
+def json_response(
+    call: Call,
+    data: Any,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A JSON success (or 409 txn) response, indented as in dev mode."""
+    hdrs = {"Content-Type": JSON_TYPE}
+    if headers:
+        hdrs.update(headers)
+    return web.Response(status=status, body=dump_json(data, pretty=call.pretty), headers=hdrs)
+
+
+def empty_response(status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A body-less answer (agent writes, KV 404): no Content-Type, Content-Length 0."""
+    resp = web.Response(status=status, body=b"", headers=dict(headers or {}))
+    resp.content_type = "application/octet-stream"
+    del resp.headers["Content-Type"]
+    return resp
+
+
+def error_response(error: ApiError) -> web.Response:
+    """The plain-text error answer Consul writes for ``error``."""
+    hdrs = {"Content-Type": TEXT_TYPE}
+    hdrs.update(error.headers)
+    return web.Response(status=error.status, body=error.text.encode(), headers=hdrs)

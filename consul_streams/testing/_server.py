@@ -1,0 +1,240 @@
+"""Route registry, request dispatch and connection accounting of the dev agent.
+
+An endpoint module exposes ``register(router: Router) -> None`` and calls
+:meth:`Router.add` for each Consul route with its allowed methods. A path ending in ``/`` is a
+prefix route (as in Consul's mux: ``/v1/kv/`` serves every key), anything else is exact.
+Dispatch reproduces Consul's wrapper: 404 texts for unknown paths, 405 with
+``Allow: OPTIONS,<methods>``, ``OPTIONS`` 200, ACL checks, plain-text errors, and the
+``X-Consul-Default-Acl-Policy`` header on every wrapped answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from aiohttp import web
+
+from ._http import AgentConfig, ApiError, Call, empty_response, error_response
+
+if TYPE_CHECKING:
+    from ._state import StateStore
+    from .faults import Faults
+
+__all__ = ["Dispatcher", "Handler", "LoggedRequest", "Route", "Router", "TrackedProtocol"]
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+_NOT_V1 = (
+    "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
+)
+_NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
+TOO_MANY_CONNS = (
+    b"HTTP/1.1 429 Too Many Requests\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"Connection: close\r\n\r\n"
+    b"Your IP is issuing too many concurrent connections, please rate limit your calls\n"
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One registered endpoint: path (prefix when it ends in ``/``), methods, handler."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    #: Whether ``acl_default_policy="deny"`` requires a valid token for this route.
+    acl: bool = True
+
+
+class LoggedRequest(NamedTuple):
+    """One request the agent saw (``agent.requests``); the query never includes ``token``."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+
+
+class Router:
+    """Consul's HTTP mux: exact routes plus longest-prefix routes."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, Route] = {}
+        self._prefixes: list[Route] = []
+
+    def add(
+        self, path: str, methods: tuple[str, ...], handler: Handler, *, acl: bool = True
+    ) -> None:
+        """Register ``handler`` for ``path`` answering ``methods`` (e.g. ``("GET", "PUT")``)."""
+        route = Route(path, tuple(methods), handler, acl)
+        if path.endswith("/"):
+            self._prefixes.append(route)
+            self._prefixes.sort(key=lambda r: len(r.path), reverse=True)
+        else:
+            self._exact[path] = route
+
+    def match(self, path: str) -> tuple[Route, str] | None:
+        """The route serving ``path`` and the part of the path after the route's prefix."""
+        route = self._exact.get(path)
+        if route is not None:
+            return route, ""
+        for route in self._prefixes:
+            if path.startswith(route.path):
+                return route, path[len(route.path) :]
+        return None
+
+
+def request_token(request: web.BaseRequest) -> str | None:
+    """The request's ACL token: ``?token=`` first, then X-Consul-Token, then Bearer."""
+    token = request.query.get("token", "")
+    if token:
+        return token
+    token = request.headers.get("X-Consul-Token", "")
+    if token:
+        return token
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+class Dispatcher:
+    """The one aiohttp handler behind every path: logging, faults, routing, ACLs, errors."""
+
+    def __init__(
+        self, router: Router, store: StateStore, config: AgentConfig, faults: Faults
+    ) -> None:
+        self.router = router
+        self.store = store
+        self.config = config
+        self.faults = faults
+        self.requests: list[LoggedRequest] = []
+
+    def valid_token(self, token: str | None) -> bool:
+        """Whether ``token`` is the management token or one added to the agent."""
+        if token is None:
+            return False
+        return token == self.config.management_token or token in self.config.tokens
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        query = tuple((k, v) for k, v in request.query.items() if k != "token")
+        self.requests.append(LoggedRequest(request.method, request.path, query))
+        token = request_token(request)
+        injected = await self.faults.before(request, token)
+        if injected is not None:
+            return injected
+        response = await self._dispatch(request, token)
+        return await self.faults.after(request, response)
+
+    async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith("/v1/"):
+            return error_response(ApiError(404, _NOT_V1))
+        found = self.router.match(path)
+        if found is None:
+            return error_response(ApiError(404, _NOT_FOUND))
+        route, suffix = found
+        allow = ",".join(("OPTIONS", *route.methods))
+        policy = {"X-Consul-Default-Acl-Policy": self.config.acl_default_policy}
+        if request.method == "OPTIONS":
+            return empty_response(200, {"Allow": allow, **policy})
+        if request.method not in route.methods:
+            return error_response(
+                ApiError(405, f"method {request.method} not allowed", {"Allow": allow, **policy})
+            )
+        call = Call(request, self.store, self.config, suffix, token)
+        try:
+            self._check_acl(route, token)
+            response = await route.handler(call)
+        except ApiError as exc:
+            response = error_response(exc)
+        response.headers.update(policy)
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
+
+    def _check_acl(self, route: Route, token: str | None) -> None:
+        if not route.acl or self.config.acl_default_policy != "deny":
+            return
+        if self.valid_token(token):
+            return
+        if token is not None and token != "anonymous":
+            raise ApiError(403, "ACL not found")
+        raise ApiError(403, "Permission denied")
+
+
+class TrackedProtocol(asyncio.Protocol):
+    """Wraps aiohttp's per-connection protocol to count connections and cap them per IP."""
+
+    def __init__(self, owner: ConnectionTracker, inner: asyncio.Protocol) -> None:
+        self._owner = owner
+        self._inner = inner
+        self._ip: str | None = None
+        self._passed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self._ip = str(peer[0]) if peer else ""
+        if not self._owner.opened(self._ip):
+            # Consul's connlimit answers with raw bytes and closes: no HTTP parsing at all.
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(TOO_MANY_CONNS)
+            transport.close()
+            return
+        self._passed = True
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._passed:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self._passed:
+            return self._inner.eof_received()
+        return None
+
+    def pause_writing(self) -> None:
+        if self._passed:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._passed:
+            self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._passed:
+            self._owner.closed(self._ip or "")
+            self._inner.connection_lost(exc)
+
+
+class ConnectionTracker:
+    """Counts open connections (total, peak, per client IP) and enforces the per-IP cap."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.active = 0
+        self.peak = 0
+        self.per_ip: dict[str, int] = {}
+
+    def opened(self, ip: str) -> bool:
+        """Account a new connection; False (and not counted) when over the per-IP limit."""
+        limit = self.config.http_max_conns_per_client
+        count = self.per_ip.get(ip, 0)
+        if limit > 0 and count >= limit:
+            return False
+        self.per_ip[ip] = count + 1
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        return True
+
+    def closed(self, ip: str) -> None:
+        """Account a closed connection."""
+        self.active -= 1
+        left = self.per_ip.get(ip, 1) - 1
+        if left > 0:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)

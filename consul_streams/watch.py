@@ -1,0 +1,298 @@
+"""``watch()``: turn a re-issuable Query into a stream of ``(value, meta)`` changes.
+
+The engine (``_engine.py``) follows Consul's blocking-query rules for clients: first read
+non-blocking, thread ``X-Consul-Index`` (or the content hash), reset to a non-blocking read when
+the index goes backwards or after an error, rate-limit successful rounds with a token bucket,
+retry retriable errors with exponential backoff and full jitter. Identical watches on one
+client share one long-poll (``_share.py``). This module decides, per consumer, what to emit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar
+
+from aiostream.core import Stream, Streamer
+
+from consul_streams._clock import Clock, MonotonicClock
+from consul_streams._engine import Backoff, PollConfig, RateLimit, Round, WatchStats
+from consul_streams._query import BlockingMode, Query
+from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT, parse_go_duration
+from consul_streams._share import Subscription, subscribe
+from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.typing import Meta
+
+__all__ = ["DEFAULT_RATE_LIMIT", "Backoff", "RateLimit", "WatchStats", "WatchStream", "watch"]
+
+T = TypeVar("T")
+log = logging.getLogger("consul_streams.watch")
+
+#: Consul's suggested token bucket: a burst of 2, then (here) one round per second.
+DEFAULT_RATE_LIMIT = RateLimit()
+DEFAULT_BACKOFF = Backoff()
+_SKIP = object()
+
+
+def _parse_wait(value: object) -> float:
+    """A blocking wait in seconds: Go duration string, timedelta or number, in (0, 10m]."""
+    accepted = 'a Go duration ("30s", "5m"), a timedelta or seconds as a number, in (0, 10m]'
+    seconds: float
+    if isinstance(value, str):
+        try:
+            seconds = parse_go_duration(value)
+        except ValueError:
+            raise InvalidArgument("wait", f"expected {accepted}, got {value!r}") from None
+    elif isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidArgument("wait", f"expected {accepted}, got {value!r}")
+    # wait <= 0 would mean "server default" to Consul and > 10m is clamped: refuse both.
+    if not 0 < seconds <= MAX_WAIT:
+        raise InvalidArgument("wait", f"expected {accepted}, got {value!r}")
+    return seconds
+
+
+class _Consumer:
+    """One iteration's emit policy: first result, changes only, heartbeats, new events."""
+
+    def __init__(self, stream: WatchStream[Any]) -> None:
+        self.stream = stream
+        self.subscription: Subscription | None = None
+        self.emits = 0
+        self._last: tuple[Any] | None = None
+        self._seen: set[str] | None = None
+
+    def decide(self, round_: Round, baseline: Round | None) -> Any:
+        """The value to emit for ``round_``, or ``_SKIP``.
+
+        ``baseline`` is the state when this consumer arrived: with ``initial=False`` (and for
+        new events) later rounds are compared with it, even if latest-wins delivery skipped it.
+        """
+        opts = self.stream
+        if opts.query.mode is BlockingMode.EVENT:
+            return self._decide_events(round_, baseline)
+        if self._last is None:
+            if opts.initial or baseline is None:
+                self._last = (round_.value,)
+                return round_.value if opts.initial else _SKIP
+            self._last = (baseline.value,)
+        if round_.value != self._last[0]:
+            self._last = (round_.value,)
+            return round_.value
+        return round_.value if opts.heartbeat else _SKIP
+
+    def _decide_events(self, round_: Round, baseline: Round | None) -> Any:
+        opts = self.stream
+        events = round_.value
+        if self._seen is None:
+            if opts.events == "all" and opts.initial:
+                self._seen = {str(e["ID"]) for e in events}
+                return list(events)
+            self._seen = {str(e["ID"]) for e in (baseline or round_).value}
+        # IDs, not the pseudo-index: that index is not ordered, so "newer" means "unseen".
+        new = [e for e in events if str(e["ID"]) not in self._seen]
+        self._seen = {str(e["ID"]) for e in events}
+        if new or opts.heartbeat:
+            return new
+        return _SKIP
+
+    async def run(self) -> AsyncIterator[tuple[Any, Meta]]:
+        stream = self.stream
+        sub = self.subscription = subscribe(stream.query, stream.config, share=stream.share)
+        seq = 0
+        try:
+            while True:
+                # Waiting happens here, outside any task group; the poll runs in the hub.
+                round_ = await sub.next_round(seq)
+                seq = round_.seq
+                item = self.decide(round_, sub.baseline)
+                if item is _SKIP:
+                    continue
+                self.emits += 1
+                yield item, round_.meta
+        finally:
+            await sub.aclose()
+
+    def stats(self) -> WatchStats:
+        sub = self.subscription
+        stats = sub.hub.stats.copy() if sub is not None else WatchStats()
+        stats.emits = self.emits
+        return stats
+
+
+class _WatchStreamer(Streamer[T]):
+    """A streamer that is its own context, so plain ``async for`` over a watch is clean.
+
+    aiostream warns when a streamer is iterated outside ``async with``; for a watch, iterating
+    is the context: the poll starts with the first item and stops when the iterator is closed
+    or garbage-collected (breaking out of ``async for``).
+    """
+
+    def __init__(self, aiterator: AsyncIterator[T], consumer: _Consumer) -> None:
+        super().__init__(aiterator)
+        self._state = self._RUNNING
+        self._consumer = consumer
+
+    async def __aenter__(self) -> _WatchStreamer[T]:
+        if self._state == self._FINISHED:
+            raise RuntimeError("this watch iterator is closed and cannot be iterated")
+        self._state = self._RUNNING
+        return self
+
+    @property
+    def stats(self) -> WatchStats:
+        """Counters of this iteration (see :class:`WatchStats`)."""
+        return self._consumer.stats()
+
+
+class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
+    """A stream of ``(value, meta)`` for one watched Query (an aiostream ``Stream``).
+
+    Use it with ``async for``, ``async with watch(q) as s: async for ...`` or pipe it into
+    aiostream operators (``watch(q) | ops.debounce(1) | pipe.map(f)``). Each iteration is an
+    independent consumer.
+
+    Note: values are latest-wins: a slow consumer skips intermediate states but always gets the
+    newest; nothing is buffered beyond one state. A value equal to the last emitted one is not
+    emitted again (except with ``heartbeat=True``). Closing, breaking out or cancelling aborts
+    the in-flight request when this was the last consumer of the poll.
+    """
+
+    def __init__(
+        self,
+        query: Query[T],
+        config: PollConfig,
+        *,
+        initial: bool,
+        heartbeat: bool,
+        share: bool,
+        events: Literal["new", "all"],
+    ) -> None:
+        self.query = query
+        self.config = config
+        self.initial = initial
+        self.heartbeat = heartbeat
+        self.share = share
+        self.events = events
+        self._consumer: _Consumer | None = None
+        self._entered: _WatchStreamer[tuple[T, Meta]] | None = None
+        super().__init__(self._factory)
+
+    def _factory(self) -> AsyncIterator[tuple[T, Meta]]:
+        return _Consumer(self).run()
+
+    def _streamer(self) -> _WatchStreamer[tuple[T, Meta]]:
+        # Not next(self._generator): aiostream keeps the first iterator referenced from the
+        # stream until the next iteration, which would delay closing a watch left by `break`.
+        consumer = self._consumer = _Consumer(self)
+        return _WatchStreamer(consumer.run(), consumer)
+
+    def __aiter__(self) -> _WatchStreamer[tuple[T, Meta]]:
+        return self._streamer()
+
+    def stream(self) -> _WatchStreamer[tuple[T, Meta]]:
+        return self._streamer()
+
+    async def __aenter__(self) -> _WatchStreamer[tuple[T, Meta]]:  # type: ignore[override]
+        if self._entered is not None:
+            raise RuntimeError("this watch is already open; iterate it or watch() again")
+        self._entered = self._streamer()
+        return await self._entered.__aenter__()
+
+    async def __aexit__(  # type: ignore[override]
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        entered, self._entered = self._entered, None
+        if entered is None:
+            return False
+        return await entered.__aexit__(typ, value, traceback)
+
+    @property
+    def stats(self) -> WatchStats:
+        """Counters of the most recent iteration: requests, emits, resets, retries, errors..."""
+        return self._consumer.stats() if self._consumer is not None else WatchStats()
+
+    def __repr__(self) -> str:
+        return f"<WatchStream {self.query!r} wait={self.config.wait:g}s>"
+
+
+def watch(
+    query: Query[T],
+    *,
+    wait: str | float | timedelta | None = None,
+    initial: bool = True,
+    heartbeat: bool = False,
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    retry: Callable[[ConsulError], bool] | None = None,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    share: bool = True,
+    events: Literal["new", "all"] = "new",
+) -> WatchStream[T]:
+    """Watch ``query``: emit its value first, then every time it changes.
+
+    ``wait``: how long each blocking request may be held (Go duration, timedelta or seconds;
+    default: the query's seed wait, else 5 minutes; always sent explicitly).
+    ``initial=False`` skips the first value; ``heartbeat=True`` also emits when a blocking
+    request returns unchanged. ``rate_limit``: token bucket on successful rounds (``None``
+    disables). ``backoff``: exponential backoff with full jitter for retried errors.
+    ``retry``: ``exc -> bool`` deciding which errors are retried (default: ``exc.retriable``);
+    errors not retried end the stream by raising. ``clock``/``rng``: injectable time and
+    randomness. ``share``: identical watches on one client share one long-poll.
+    ``events`` (event lists only): ``"new"`` (default) emits only events fired after the watch
+    started; ``"all"`` first emits the agent's whole buffer, as Consul's Go watch does.
+    Every emitted event value is the list of events not emitted before.
+
+    Note: see :class:`WatchStream` for buffering, duplicates and cancellation.
+    """
+    if not isinstance(query, Query):
+        raise InvalidArgument("query", f"expected a Query (e.g. client.kv.get(key)), got {query!r}")
+    if wait is None:
+        wait_s = query.wait if query.wait and query.wait > 0 else DEFAULT_WAIT
+        wait_s = min(wait_s, MAX_WAIT)
+    else:
+        wait_s = _parse_wait(wait)
+    for name, flag in (("initial", initial), ("heartbeat", heartbeat), ("share", share)):
+        if not isinstance(flag, bool):
+            raise InvalidArgument(name, f"expected True or False, got {flag!r}")
+    if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+        raise InvalidArgument(
+            "rate_limit", f"expected RateLimit(burst=, per_second=) or None, got {rate_limit!r}"
+        )
+    if not isinstance(backoff, Backoff):
+        raise InvalidArgument("backoff", f"expected Backoff(base=, cap=), got {backoff!r}")
+    if retry is not None and not callable(retry):
+        raise InvalidArgument("retry", f"expected a callable exc -> bool or None, got {retry!r}")
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidArgument("clock", f"expected a Clock (now(), sleep()) or None, got {clock!r}")
+    if rng is not None and not isinstance(rng, random.Random):
+        raise InvalidArgument("rng", f"expected a random.Random or None, got {rng!r}")
+    if events not in ("new", "all"):
+        raise InvalidArgument("events", f'expected "new" or "all", got {events!r}')
+    config = PollConfig(
+        wait=wait_s,
+        rate_limit=rate_limit,
+        backoff=backoff,
+        retry=retry,
+        clock=clock if clock is not None else _DEFAULT_CLOCK,
+        rng=rng if rng is not None else _DEFAULT_RNG,
+    )
+    log.debug("watch %r wait=%gs share=%s", query, wait_s, share)
+    return WatchStream(
+        query, config, initial=initial, heartbeat=heartbeat, share=share, events=events
+    )
+
+
+# Shared defaults keep PollConfig.sharing_key() equal across watches that use them.
+_DEFAULT_CLOCK: Clock = MonotonicClock()
+_DEFAULT_RNG = random.Random()
