@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -15,6 +15,9 @@ from consul_streams._transport import AiohttpTransport
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import Consistency, Duration
+
+if TYPE_CHECKING:
+    from consul_streams.recipes.lock import Lock
 
 __all__ = ["Consul"]
 
@@ -108,6 +111,16 @@ class Consul:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Consul:
         """A client configured from ``environ`` (default ``os.environ``); ``kwargs`` win."""
         return cls(environ=os.environ if environ is None else environ, **kwargs)
+
+    def lock(self, key: str, **options: Any) -> Lock:
+        """A session-backed lock on ``key``: ``async with client.lock("service/x/leader"):``.
+
+        See :class:`consul_streams.recipes.Lock` for the options (ttl, lock_delay, value, ...).
+        """
+        # Imported here: recipes sit above the client in the layering.
+        from consul_streams.recipes.lock import Lock
+
+        return Lock(self, key, **options)
 
     @property
     def closed(self) -> bool:

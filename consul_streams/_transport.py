@@ -153,10 +153,6 @@ class AiohttpTransport:
         return self._token is not None
 
     @property
-    def default_timeout(self) -> float:
-        return self._timeout
-
-    @property
     def closed(self) -> bool:
         return self._closed
 

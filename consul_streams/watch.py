@@ -78,27 +78,36 @@ class _Consumer:
         if opts.query.mode is BlockingMode.EVENT:
             return self._decide_events(round_, baseline)
         if self._last is None:
-            if opts.initial or baseline is None:
+            if opts.initial:
                 self._last = (round_.value,)
-                return round_.value if opts.initial else _SKIP
-            self._last = (baseline.value,)
+                return round_.value
+            base = baseline if baseline is not None else round_
+            self._last = (base.value,)
+            if round_.seq <= base.seq:  # the skipped initial value itself
+                return _SKIP
         if round_.value != self._last[0]:
             self._last = (round_.value,)
             return round_.value
         return round_.value if opts.heartbeat else _SKIP
 
     def _decide_events(self, round_: Round, baseline: Round | None) -> Any:
+        """New events as a list. The first emission (``initial``) is the whole buffer with
+        ``events="all"``, else the events fired since this consumer arrived (often ``[]``)."""
         opts = self.stream
         events = round_.value
+        first = self._seen is None
         if self._seen is None:
             if opts.events == "all" and opts.initial:
                 self._seen = {str(e["ID"]) for e in events}
                 return list(events)
-            self._seen = {str(e["ID"]) for e in (baseline or round_).value}
+            base = baseline if baseline is not None else round_
+            self._seen = {str(e["ID"]) for e in base.value}
+            if round_.seq <= base.seq and not opts.initial:
+                return _SKIP
         # IDs, not the pseudo-index: that index is not ordered, so "newer" means "unseen".
         new = [e for e in events if str(e["ID"]) not in self._seen]
         self._seen = {str(e["ID"]) for e in events}
-        if new or opts.heartbeat:
+        if new or opts.heartbeat or (first and opts.initial):
             return new
         return _SKIP
 
@@ -210,11 +219,11 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         typ: type[BaseException] | None,
         value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:
+    ) -> None:
+        # Returns None (never suppresses): a watch's generator does not swallow errors.
         entered, self._entered = self._entered, None
-        if entered is None:
-            return False
-        return await entered.__aexit__(typ, value, traceback)
+        if entered is not None:
+            await entered.__aexit__(typ, value, traceback)
 
     @property
     def stats(self) -> WatchStats:
@@ -250,8 +259,9 @@ def watch(
     errors not retried end the stream by raising. ``clock``/``rng``: injectable time and
     randomness. ``share``: identical watches on one client share one long-poll.
     ``events`` (event lists only): ``"new"`` (default) emits only events fired after the watch
-    started; ``"all"`` first emits the agent's whole buffer, as Consul's Go watch does.
-    Every emitted event value is the list of events not emitted before.
+    started (its first emission, with ``initial=True``, is ``[]``: "subscribed, nothing new");
+    ``"all"`` first emits the agent's whole buffer, as Consul's Go watch does. Every emitted
+    event value is the list of events not emitted before, matched by event ID.
 
     Note: see :class:`WatchStream` for buffering, duplicates and cancellation.
     """
@@ -277,6 +287,10 @@ def watch(
         raise InvalidArgument("clock", f"expected a Clock (now(), sleep()) or None, got {clock!r}")
     if rng is not None and not isinstance(rng, random.Random):
         raise InvalidArgument("rng", f"expected a random.Random or None, got {rng!r}")
+    if query.mode is BlockingMode.NONE and rate_limit is None:
+        raise InvalidArgument(
+            "rate_limit", "a non-blocking query is polled at the rate limit: it cannot be None"
+        )
     if events not in ("new", "all"):
         raise InvalidArgument("events", f'expected "new" or "all", got {events!r}')
     config = PollConfig(

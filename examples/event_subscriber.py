@@ -1,7 +1,7 @@
 """A changes-only subscriber to Consul user events.
 
-``watch(client.event.items(name="deploy"))`` emits only events fired after the subscription
-started (not the agent's buffer of old events), each once.
+A watch on ``client.event.items(name="deploy")`` emits each new event once, as it is fired;
+events fired before the subscription started are not shown.
 
 Run: ``python examples/event_subscriber.py`` (embedded dev agent unless CONSUL_HTTP_ADDR is set).
 """
@@ -18,11 +18,15 @@ from consul_streams.watch import watch
 
 async def subscriber(client: Consul, ready: asyncio.Event, count: int) -> None:
     seen = 0
-    # heartbeat=True: the first (empty) round tells us the subscription is live.
-    stream = watch(client.event.items(name="deploy"), wait="10s", heartbeat=True)
+    # events="all": the first emission is the agent's buffer of past events. It is skipped,
+    # and marks the moment the subscription is live; every later emission holds only events
+    # fired since the previous one (the default, events="new", skips that buffer silently).
+    stream = watch(client.event.items(name="deploy"), wait="10s", events="all")
     async with stream.stream() as rounds:
         async for events, _ in rounds:
-            ready.set()
+            if not ready.is_set():
+                ready.set()
+                continue
             for event in events:
                 payload = bytes(event["Payload"]).decode()
                 print(f"event {event['Name']}: {payload} (ltime {event['LTime']})", flush=True)

@@ -8,9 +8,12 @@ arguments the transport gives ``aiohttp.ClientSession.request``.
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -48,7 +51,9 @@ class StubAgent:
     def reply(self, status: int = 200, body: bytes = b"[]", **headers: str) -> None:
         self.replies.append((status, body, {k.replace("_", "-"): v for k, v in headers.items()}))
 
-    async def start(self, unix_path: str | None = None) -> StubAgent:
+    async def start(
+        self, unix_path: str | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> StubAgent:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -58,7 +63,7 @@ class StubAgent:
             site = web.UnixSite(self._runner, unix_path)
             self.address = f"unix://{unix_path}"
         else:
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         if unix_path is None:
             self.address = f"127.0.0.1:{self._runner.addresses[0][1]}"
@@ -107,3 +112,27 @@ def spy_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(aiohttp.ClientSession, "request", spy)
     return calls
+
+
+def self_signed(directory: Path, name: str = "consul.test") -> tuple[Path, Path]:
+    """A self-signed certificate and key for ``name`` made with the openssl CLI (or skip)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    command = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+        "-addext", f"subjectAltName=DNS:{name}",
+    ]  # fmt: skip
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    return cert, key
+
+
+def mutual_tls_server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context presenting ``cert`` and requiring a client certificate signed by it."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.load_verify_locations(cafile=cert)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context

@@ -250,7 +250,7 @@ async def test_watch_streams_diffs_until_count(agent: DevAgent, client: Consul) 
         agent.address,
     )
     first = json.loads(await read_line(proc))
-    assert [e["Key"] for e in first] == ["app/a"]
+    assert [e["Key"] for e in first["added"]] == ["app/a"]  # the first diff adds everything
     await client.kv.put("app/b", "2")
     added = json.loads(await read_line(proc))
     assert [e["Key"] for e in added["added"]] == ["app/b"]

@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _stub_agent import StubAgent
+from _stub_agent import StubAgent, mutual_tls_server_context, self_signed
 
 from consul_streams import Consul
 from consul_streams._config import resolve_settings
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
-from consul_streams.exceptions import InvalidArgument, PermissionDenied
+from consul_streams.exceptions import ConnectError, InvalidArgument, PermissionDenied
 
 TOKEN = "c0ffee-secret-token-1234"
 
@@ -273,6 +273,55 @@ def test_bad_tls_files_are_named(explicit: dict[str, Any], parameter: str) -> No
     with pytest.raises(InvalidArgument) as info:
         settings({}, address="https://h", **explicit)
     assert info.value.parameter == parameter
+
+
+@pytest.fixture
+async def tls_agent(tmp_path: Path) -> AsyncIterator[tuple[StubAgent, Path, Path]]:
+    cert, key = self_signed(tmp_path)
+    stub = await StubAgent().start(ssl_context=mutual_tls_server_context(cert, key))
+    yield stub, cert, key
+    await stub.close()
+
+
+async def test_https_with_ca_client_cert_and_server_name(
+    tls_agent: tuple[StubAgent, Path, Path],
+) -> None:
+    agent, cert, key = tls_agent
+    env = {"CONSUL_CACERT": str(cert), "CONSUL_TLS_SERVER_NAME": "consul.test"}
+    async with Consul(f"https://{agent.address}", cert=cert, key=key, environ=env) as client:
+        peers, _ = await client.status.peers()
+        assert peers == []
+    assert len(agent.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ca_file": None},  # the self-signed server is not in the system pool
+        {"tls_server_name": None},  # 127.0.0.1 is not the certificate's name
+        {"cert": None, "key": None},  # the server wants a client certificate
+    ],
+)
+async def test_https_failures_are_connect_errors(
+    tls_agent: tuple[StubAgent, Path, Path], change: dict[str, Any]
+) -> None:
+    agent, cert, key = tls_agent
+    kwargs: dict[str, Any] = {"ca_file": cert, "tls_server_name": "consul.test"}
+    kwargs.update(cert=cert, key=key)
+    kwargs.update(change)
+    async with Consul(f"https://{agent.address}", environ={}, **kwargs) as client:
+        with pytest.raises(ConnectError):
+            await client.status.peers()
+    assert agent.seen == []
+
+
+async def test_https_without_verification(tls_agent: tuple[StubAgent, Path, Path]) -> None:
+    agent, cert, key = tls_agent
+    env = {"CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_SSL_VERIFY": "false"}
+    async with Consul(agent.address, cert=cert, key=key, environ=env) as client:
+        assert client.address.startswith("https://")
+        peers, _ = await client.status.peers()
+        assert peers == []
 
 
 def test_settings_repr_hides_the_token() -> None:

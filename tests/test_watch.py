@@ -50,7 +50,8 @@ async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wa
     assert "index" not in t.params(0)
     assert t.requests[0][1] is None  # non-blocking: the transport's default timeout
     assert t.params(1) == {"index": "5", "wait": "30000ms"}
-    assert t.requests[1][1] is not None and t.requests[1][1] > 30 * 17 / 16
+    assert t.requests[1][1] is not None
+    assert t.requests[1][1] > 30 * 17 / 16
 
 
 async def test_default_wait_is_five_minutes_and_always_sent() -> None:
@@ -127,7 +128,8 @@ async def test_missing_key_emits_none_once_and_keeps_watching() -> None:
     t.push(Reply(None, index=3, status=404))
     async with fast(kv_query(t)) as it:
         value, meta = await nxt(it)
-        assert value is None and meta.index == 3
+        assert value is None
+        assert meta.index == 3
         t.push(Reply(None, index=3, status=404))
         t.push(Reply("now", index=4))
         assert (await nxt(it))[0] == "now"
@@ -351,3 +353,61 @@ async def test_wait_accepts_timedelta_and_seconds() -> None:
     t = FakeTransport()
     assert watch(kv_query(t), wait=timedelta(seconds=90)).config.wait == 90.0
     assert watch(kv_query(t), wait=2.5).config.wait == 2.5
+
+
+async def test_initial_false_with_heartbeat_still_skips_the_first_value() -> None:
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    async with fast(kv_query(t), initial=False, heartbeat=True) as it:
+        pending = asyncio.ensure_future(nxt(it))
+        await within(t.wait_requests(2))
+        assert not pending.done()
+        t.push(Reply("a", index=1))
+        assert (await within(pending))[0] == "a"  # the unchanged timeout, not the first read
+    assert len(t.requests) == 3
+
+
+async def test_initial_false_emits_a_change_even_if_the_first_round_was_skipped_over() -> None:
+    """Latest-wins delivery may skip the baseline round; the change after it still counts."""
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    t.push(Reply("b", index=2))  # both answered before the consumer looks
+    async with fast(kv_query(t), initial=False) as it:
+        assert (await nxt(it))[0] == "b"
+
+
+async def test_events_initial_false_with_all_behaves_like_new() -> None:
+    t = FakeTransport()
+    t.push(Reply([{"ID": "00000000-0000-0000-0000-000000000001"}], index=1), "/v1/event/list")
+    q = json_query(t, "/v1/event/list", mode=BlockingMode.EVENT)
+    async with fast(q, events="all", initial=False) as it:
+        pending = asyncio.ensure_future(nxt(it))
+        await within(t.wait_requests(2))
+        new = {"ID": "00000000-0000-0000-0000-000000000002"}
+        t.push(
+            Reply([{"ID": "00000000-0000-0000-0000-000000000001"}, new], index=2), q.request.path
+        )
+        assert (await within(pending))[0] == [new]
+
+
+def test_non_blocking_query_needs_a_rate_limit() -> None:
+    t = FakeTransport()
+    q = json_query(t, "/v1/agent/self", mode=BlockingMode.NONE)
+    with pytest.raises(InvalidArgument, match="rate_limit"):
+        watch(q, rate_limit=None)
+
+
+async def test_non_blocking_query_is_polled_at_the_rate_limit() -> None:
+    t = FakeTransport()
+    clock = VirtualClock()
+    q = json_query(t, "/v1/agent/self", mode=BlockingMode.NONE)
+    t.push(Reply(1), q.request.path)
+    limit = RateLimit(burst=1, per_second=0.1)
+    async with watch(q, clock=clock, rate_limit=limit) as it:
+        assert (await nxt(it))[0] == 1
+        t.push(Reply(2), q.request.path)
+        await within(clock.wait_for_sleepers())
+        assert len(t.requests) == 2  # burst of one re-issue; then wait 10 s
+        await clock.advance(10.0)
+        await within(t.wait_requests(3))
+    assert all(not r.params for r, _ in t.requests)

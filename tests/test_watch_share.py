@@ -79,10 +79,14 @@ async def test_stream_method_form() -> None:
         assert (await nxt(s))[0] == "a"
 
 
+def _upper_value(item: tuple[str, object], *_: object) -> str:
+    return item[0].upper()
+
+
 async def test_pipes_into_aiostream_operators_without_warnings() -> None:
     t = FakeTransport()
     t.push(Reply("a", index=1))
-    xs = fast(kv_query(t)) | pipe.map(lambda item: item[0].upper()) | pipe.take(1)
+    xs = fast(kv_query(t)) | pipe.map(_upper_value) | pipe.take(1)
     assert await within(stream.list(xs)) == ["A"]
     assert t.cancellations == 1
 
@@ -103,7 +107,8 @@ async def test_cancelling_the_consumer_aborts_the_request_at_once() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert t.cancellations == 1 and t.inflight == 0
+    assert t.cancellations == 1
+    assert t.inflight == 0
     assert other_tasks() == before
 
 
@@ -151,7 +156,8 @@ async def test_share_false_polls_separately() -> None:
         t.push(Reply("a", index=1))  # answers s1's (older) blocking read: unchanged
         t.push(Reply("a", index=1))  # answers s2's first read
         assert (await within(pending))[0] == "a"
-    assert "index" not in t.params(0) and "index" not in t.params(2)
+    assert "index" not in t.params(0)
+    assert "index" not in t.params(2)
 
 
 async def test_different_options_that_change_polling_do_not_share() -> None:
@@ -237,15 +243,19 @@ async def test_stats_count_requests_emits_unchanged_resets_errors() -> None:
         t.push(Reply("b", index=3))
         await nxt(s)
         stats = s.stats
-    assert (stats.requests, stats.emits, stats.unchanged) == (4, 2, 1)
+    # the fifth read (blocking on 3) is already in flight
+    assert (stats.requests, stats.emits, stats.unchanged) == (5, 2, 1)
     assert (stats.retries, stats.errors, stats.last_index) == (1, {"ConnectError": 1}, 3)
     assert stats.index_resets == 0  # the error already reset the index to 0
-    assert stats.last_contact is not None and stats.last_contact.total_seconds() == 0
+    assert stats.last_contact is not None
+    assert stats.last_contact.total_seconds() == 0
 
 
 async def test_debug_log_names_the_query_never_a_token(caplog: pytest.LogCaptureFixture) -> None:
     t = FakeTransport()
-    q = kv_query(t).replace(request=Request("GET", "/v1/kv/k", headers=(("X-Consul-Token", "s3cr3t"),)))
+    q = kv_query(t).replace(
+        request=Request("GET", "/v1/kv/k", headers=(("X-Consul-Token", "s3cr3t"),))
+    )
     t.push(Reply("a", index=1))
     with caplog.at_level(logging.DEBUG, logger="consul_streams.watch"):
         async with fast(q) as s:
@@ -259,7 +269,7 @@ async def test_debug_log_names_the_query_never_a_token(caplog: pytest.LogCapture
 
 E1 = "b54fe110-7af5-cafc-d1fb-afc8ba432b1c"
 E2 = "00000000-0000-0000-0000-000000000009"
-E3 = "ffffffff-0000-0000-0000-000000000001"
+E3 = "00000000-0000-0000-0000-000000000005"
 
 
 def ev(*ids: str) -> list[dict[str, Any]]:
@@ -279,12 +289,12 @@ async def test_events_new_skips_the_existing_buffer_and_emits_only_unseen_events
     t = FakeTransport()
     push_events(t, E1)
     async with fast(event_query(t)) as s:
-        pending = asyncio.ensure_future(nxt(s))
+        assert (await nxt(s))[0] == []  # the first result: subscribed, nothing new
         await within(t.wait_requests(2))
         # E3's pseudo-index is lower than E1's: no backwards reset for events.
         assert event_id_to_index(E3) < event_id_to_index(E1)
         push_events(t, E1, E3)
-        value, _ = await within(pending)
+        value, _ = await nxt(s)
         assert [e["ID"] for e in value] == [E3]
         push_events(t, E1, E3)  # timeout, nothing new
         await within(t.wait_requests(4))
@@ -292,6 +302,17 @@ async def test_events_new_skips_the_existing_buffer_and_emits_only_unseen_events
         assert [e["ID"] for e in (await nxt(s))[0]] == [E2]
     assert t.params(1)["index"] == str(event_id_to_index(E1))
     assert t.params(2)["index"] == str(event_id_to_index(E3))  # equality rule: no reset
+
+
+async def test_events_new_without_initial_emits_nothing_until_an_event() -> None:
+    t = FakeTransport()
+    push_events(t, E1)
+    async with fast(event_query(t), initial=False) as s:
+        pending = asyncio.ensure_future(nxt(s))
+        await within(t.wait_requests(2))
+        assert not pending.done()
+        push_events(t, E1, E2)
+        assert [e["ID"] for e in (await within(pending))[0]] == [E2]
 
 
 async def test_events_all_delivers_the_whole_buffer_first() -> None:
@@ -306,7 +327,7 @@ async def test_events_all_delivers_the_whole_buffer_first() -> None:
 async def test_events_empty_buffer_uses_index_one() -> None:
     t = FakeTransport()
     push_events(t)
-    async with fast(event_query(t)) as s:
+    async with fast(event_query(t), initial=False) as s:
         pending = asyncio.ensure_future(nxt(s))
         await within(t.wait_requests(2))
         push_events(t, E2)
@@ -329,7 +350,9 @@ async def test_watches_beyond_the_connection_budget_wait_their_turn_and_converge
             return Reply(request.path, index=1)
         if request.path not in throttled:
             throttled.add(request.path)
-            return Reply(error=RateLimited(429, "Your IP is issuing too many concurrent connections"))
+            return Reply(
+                error=RateLimited(429, "Your IP is issuing too many concurrent connections")
+            )
         return Reply(request.path, index=1)
 
     t = FakeTransport(max_connections=2, handler=handler)
@@ -355,3 +378,18 @@ async def test_watches_beyond_the_connection_budget_wait_their_turn_and_converge
     await within(asyncio.gather(*tasks))
     assert values == {i: f"/v1/kv/k{i}" for i in range(5)}
     assert t.peak_inflight == 2
+
+
+async def test_watch_pipes_into_consul_streams_ops() -> None:
+    from consul_streams import ops
+
+    t = FakeTransport()
+    clock = VirtualClock()
+    t.push(Reply({"Key": "k", "Value": "e30="}, index=1))
+    xs = fast(kv_query(t), clock=clock) | ops.debounce(0.5, clock=clock) | ops.values()
+    async with xs.stream() as s:
+        pending = asyncio.ensure_future(nxt(s))
+        await within(t.wait_requests(2))
+        await clock.advance(0.5)
+        assert await within(pending) == {"Key": "k", "Value": "e30="}
+    assert t.cancellations == 1

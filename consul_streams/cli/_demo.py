@@ -64,8 +64,8 @@ async def _show(client: Consul, debounce: float, match: re.Pattern[str], writes:
     start = asyncio.get_running_loop().time()
     seen: dict[str, bytes] = {}
     # A burst must reach the debounce promptly: the default rate limit would split it.
-    stream = watch(client.kv.items(_PREFIX), wait="5s", rate_limit=BURST_RATE_LIMIT)
-    stream = stream | ops.debounce.pipe(debounce)
+    stream: Any = watch(client.kv.items(_PREFIX), wait="5s", rate_limit=BURST_RATE_LIMIT)
+    stream = stream | ops.debounce(debounce)
     async with stream.stream() as changes:
         async for entries, meta in changes:
             now = {e["Key"]: bytes(e["Value"]) for e in entries if match.search(e["Key"])}

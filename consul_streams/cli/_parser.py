@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["WATCH_TYPES", "UsageError", "build_parser"]
 
@@ -17,6 +17,11 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are raised (one line, no usage dump) instead of printed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # -stale/-state/-service and friends: no guessing between long flags.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -145,7 +150,8 @@ def _add_watch_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``consul-streams`` parser."""
     parser = _Parser(
-        prog="consul-streams", description="Watch and stream HashiCorp Consul from the terminal."
+        prog="consul-streams",
+        description="Watch and stream HashiCorp Consul from the terminal.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import re
-from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from consul_streams._rules import parse_go_duration
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     from consul_streams._client import Consul
     from consul_streams._query import Query
 
-__all__ = ["check_watch_args", "item_key", "run_watch", "select", "view_diff"]
+__all__ = ["build_query", "changes", "check_watch_args", "run_watch"]
 
 
 def _duration(text: str | None, flag: str) -> float | None:
@@ -88,80 +87,40 @@ def build_query(client: Consul, args: argparse.Namespace) -> Query[Any]:
     return client.event.items(name=args.name, **extra)
 
 
-#: How an item of each list-valued type is named (for --match) and identified (for --diff).
-_ITEM_NAME: dict[str, Callable[[Any], str]] = {
-    "keyprefix": lambda e: str(e["Key"]),
-    "nodes": lambda n: str(n["Node"]),
-    "service": lambda s: str(s["Service"]["ID"]),
-    "checks": lambda c: str(c["CheckID"]),
-    "event": lambda e: str(e["Name"]),
-}
-_ITEM_ID: dict[str, Callable[[Any], Hashable]] = {
-    "keyprefix": lambda e: str(e["Key"]),
-    "nodes": lambda n: str(n["Node"]),
-    "service": lambda s: (str(s["Node"]["Node"]), str(s["Service"]["ID"])),
-    "checks": lambda c: (str(c["Node"]), str(c["CheckID"])),
-    "event": lambda e: str(e["ID"]),
-}
-
-
-def item_key(kind: str, item: Any) -> Hashable:
-    """The identity of one item of a list-valued result (used by --diff)."""
-    return _ITEM_ID[kind](item)
-
-
-def select(kind: str, value: Any, match: re.Pattern[str] | None) -> Any:
-    """The part of a result that --match keeps (the whole result without --match)."""
-    if match is None or value is None:
-        return value
-    if kind == "services":
-        return {name: tags for name, tags in value.items() if match.search(name)}
-    if kind == "key":
-        return value if match.search(str(value["Key"])) else None
-    name = _ITEM_NAME[kind]
-    return [item for item in value if match.search(name(item))]
-
-
-def view_diff(kind: str, old: Any, new: Any) -> dict[str, Any]:
-    """``{"added", "removed", "changed"}`` between two results of the same watch type."""
-    if kind == "key":
-        return {"old": old, "new": new}
-    if kind == "services":
-        before, after = dict(old or {}), dict(new or {})
-    else:
-        before = {item_key(kind, i): i for i in old or ()}
-        after = {item_key(kind, i): i for i in new or ()}
-    return {
-        "added": [v for k, v in after.items() if k not in before],
-        "removed": [v for k, v in before.items() if k not in after]
-        if kind != "services"
-        else sorted(k for k in before if k not in after),
-        "changed": [v for k, v in after.items() if k in before and before[k] != v],
-    }
-
-
 async def _probe(client: Consul) -> None:
     # As consul watch does: fail fast, before the loop, when the agent is not there.
     await client.status.leader()
 
 
 def changes(query: Query[Any], args: argparse.Namespace) -> Any:
-    """The watch stream (an aiostream Stream of ``(value, meta)``), debounced when asked."""
+    """The watch as an aiostream Stream of ``(value, meta)``: matched, debounced, de-duplicated
+    and diffed as the flags ask."""
+    from consul_streams import ops
     from consul_streams.recipes.config import BURST_RATE_LIMIT
     from consul_streams.watch import watch
 
-    # With --debounce a burst must arrive promptly, or a rate-limit pause splits it in two.
     wait = args.wait if args.wait else "5m"
-    stream: Any = (
-        watch(query, wait=wait, rate_limit=BURST_RATE_LIMIT)
-        if args.debounce
-        else watch(query, wait=wait)
-    )
     if args.debounce:
-        from consul_streams import ops
-
-        stream = stream | ops.debounce.pipe(args.debounce, max_wait=args.max_wait)
+        # A burst must reach the debounce promptly, or a rate-limit pause splits it in two.
+        stream: Any = watch(query, wait=wait, rate_limit=BURST_RATE_LIMIT)
+    else:
+        stream = watch(query, wait=wait)
+    if args.match is not None:
+        stream = stream | ops.match(args.match)
+    if args.debounce:
+        stream = stream | ops.debounce(args.debounce, max_wait=args.max_wait)
+        stream = stream | ops.distinct()  # a burst that ended where it began shows nothing
+    if args.diff:
+        stream = stream | ops.diff()
     return stream
+
+
+def _jsonable_diff(diff: Any) -> dict[str, Any]:
+    return {
+        "added": diff.added,
+        "removed": diff.removed,
+        "changed": [{"old": old, "new": new} for old, new in diff.changed],
+    }
 
 
 async def _run_handler(cmd: str, payload: str, index: int) -> int:
@@ -177,17 +136,10 @@ async def run_watch(args: argparse.Namespace) -> int:
     async with connect(args) as client:
         await _probe(client)
         query = build_query(client, args)
-        first = True
         shown = 0
-        previous: Any = None
         async with changes(query, args).stream() as rounds:
             async for value, meta in rounds:
-                view = select(args.type, value, args.match)
-                if not first and view == previous:
-                    continue  # a change outside --match, or an index bump with equal data
-                out = view_diff(args.type, previous, view) if args.diff and not first else view
-                first, previous = False, view
-                text = render(out, args.format)
+                text = render(_jsonable_diff(value) if args.diff else value, args.format)
                 if args.exec_cmd:
                     status = await _run_handler(args.exec_cmd, text, meta.index)
                     if status != 0:

@@ -12,8 +12,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
@@ -22,6 +22,7 @@ from consul_streams.typing import parse_blocking, parse_consistency
 
 __all__ = [
     "Endpoint",
+    "NodeMeta",
     "Params",
     "b64decode",
     "b64encode",
@@ -47,6 +48,8 @@ __all__ = [
 
 T = TypeVar("T")
 Params = list[tuple[str, str]]
+#: Node metadata filters: ``{"rack": "r1"}`` or ``["rack:r1"]``.
+NodeMeta: TypeAlias = Mapping[str, str] | Sequence[str]
 
 #: Characters Go's path checker refuses and that have no business in a name or key.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")

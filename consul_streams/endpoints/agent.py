@@ -26,7 +26,9 @@ from consul_streams.endpoints._base import (
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import (
     AgentService,
+    Duration,
     HealthCheck,
+    Meta,
     parse_duration,
     parse_hash_blocking,
 )
@@ -72,7 +74,7 @@ def _duration(value: object, parameter: str) -> str | None:
 class Agent(Endpoint):
     """``/v1/agent/``: the agent's own view; writes return ``None``."""
 
-    def self(self, *, dc: object = None) -> Query[dict[str, Any]]:
+    def self(self, *, dc: str | None = None) -> Query[dict[str, Any]]:
         """The agent's configuration, member record and stats (not blocking)."""
         request = Request("GET", "/v1/agent/self", tuple(common_params(dc)))
         return self._query(request, decode_dict, mode=BlockingMode.NONE)
@@ -97,7 +99,12 @@ class Agent(Endpoint):
         request = Request("GET", "/v1/agent/services", tuple(filter_params(filter)))
         return self._query(request, _decode_services, mode=BlockingMode.NONE)
 
-    def service(self, service_id: str, *, watch: object = None) -> Query[AgentService]:
+    def service(
+        self,
+        service_id: str,
+        *,
+        watch: str | Meta | tuple[str | Meta, Duration | None] | None = None,
+    ) -> Query[AgentService]:
         """One local service, blocking on its content hash (``meta.content_hash``).
 
         ``watch`` seeds a blocking read: the last hash, the Meta that carried it, or a
@@ -162,15 +169,15 @@ class Agent(Endpoint):
         *,
         check_id: str | None = None,
         service_id: str | None = None,
-        ttl: object = None,
-        interval: object = None,
-        timeout: object = None,
+        ttl: Duration | None = None,
+        interval: Duration | None = None,
+        timeout: Duration | None = None,
         http: str | None = None,
         tcp: str | None = None,
         args: Sequence[str] | None = None,
         notes: str | None = None,
         status: str | None = None,
-        deregister_critical_service_after: object = None,
+        deregister_critical_service_after: Duration | None = None,
     ) -> None:
         """Register a check with this agent (by name, or a definition in Consul's shape).
 

@@ -8,6 +8,7 @@ from typing import Any, TypedDict, cast
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
+    NodeMeta,
     check_name,
     common_params,
     decode_bool,
@@ -23,7 +24,7 @@ from consul_streams.endpoints._base import (
     tag_params,
 )
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.typing import AgentService, CatalogService, Node
+from consul_streams.typing import AgentService, Blocking, CatalogService, Consistency, Node
 
 __all__ = ["Catalog", "CatalogNode"]
 
@@ -83,11 +84,11 @@ class Catalog(Endpoint):
         self,
         *,
         near: str | None = None,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[Node]]:
         """Every node in the datacenter."""
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
@@ -98,11 +99,11 @@ class Catalog(Endpoint):
     def services(
         self,
         *,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[dict[str, list[str]]]:
         """Service name -> tags (de-duplicated across instances, in no particular order)."""
         params = (
@@ -117,11 +118,11 @@ class Catalog(Endpoint):
         *,
         tag: str | Sequence[str] | None = None,
         near: str | None = None,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[CatalogService]]:
         """The instances of service ``name`` (``[]`` when unknown); tags are ANDed."""
         path = "/v1/catalog/service/" + path_segment(name, "name")
@@ -134,9 +135,9 @@ class Catalog(Endpoint):
         name: str,
         *,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[CatalogNode | None]:
         """Node ``name`` and its services, or ``None`` when the node is unknown."""
         path = "/v1/catalog/node/" + path_segment(name, "name")
@@ -155,7 +156,7 @@ class Catalog(Endpoint):
         tagged_addresses: Mapping[str, str] | None = None,
         id: str | None = None,
         skip_node_update: bool = False,
-        dc: object = None,
+        dc: str | None = None,
     ) -> bool:
         """Register (or update) a node, optionally with a service and checks.
 
@@ -196,7 +197,7 @@ class Catalog(Endpoint):
         *,
         service_id: str | None = None,
         check_id: str | None = None,
-        dc: object = None,
+        dc: str | None = None,
     ) -> bool:
         """Remove a node (and everything on it), or only one of its services or checks."""
         body: dict[str, Any] = {"Node": check_name(node, "node")}

@@ -9,9 +9,11 @@ another agent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 from consul_streams._query import BlockingMode, Query, Request, Response
+from consul_streams._rules import event_id_to_index
 from consul_streams.endpoints._base import (
     Endpoint,
     b64decode,
@@ -24,7 +26,7 @@ from consul_streams.endpoints._base import (
     to_bytes,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.typing import Event, parse_filter
+from consul_streams.typing import Blocking, Consistency, Event, Filter, Payload, parse_filter
 
 __all__ = ["Events", "decode_event"]
 
@@ -43,6 +45,17 @@ def decode_event(raw: object, response: Response) -> Event:
     return cast(Event, event)
 
 
+def _event_index(event_id: object) -> int:
+    try:
+        if isinstance(event_id, str):
+            return event_id_to_index(event_id)
+    except ValueError:
+        pass
+    raise InvalidArgument(
+        "watch", f"expected an index, a Meta, or an event whose 'ID' is a UUID; got {event_id!r}"
+    )
+
+
 def _decode_fired(response: Response) -> Event:
     return decode_event(expect_dict(decode_json(response), response), response)
 
@@ -57,12 +70,12 @@ class Events(Endpoint):
     async def fire(
         self,
         name: str,
-        payload: bytes | str = b"",
+        payload: Payload = b"",
         *,
-        node: object = None,
-        service: object = None,
-        tag: object = None,
-        dc: object = None,
+        node: Filter | None = None,
+        service: Filter | None = None,
+        tag: Filter | None = None,
+        dc: str | None = None,
     ) -> Event:
         """Fire event ``name`` and return it as created (``LTime`` is 0 until gossiped).
 
@@ -87,11 +100,17 @@ class Events(Endpoint):
         self,
         name: str | None = None,
         *,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[Event]]:
-        """This agent's recent events, oldest first; only those called ``name`` if given."""
+        """This agent's recent events, oldest first; only those called ``name`` if given.
+
+        ``watch`` also accepts the last event seen (``{"ID": ...}``): its pseudo-index is
+        derived from the UUID as Consul does.
+        """
+        if isinstance(watch, Mapping) and "Index" not in watch and "ID" in watch:
+            watch = _event_index(watch["ID"])
         params = [] if name is None else [("name", check_name(name, "name"))]
         params += common_params(dc, consistency)
         request = Request("GET", "/v1/event/list", tuple(params))

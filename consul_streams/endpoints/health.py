@@ -8,6 +8,7 @@ from typing import cast
 from consul_streams._query import Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
+    NodeMeta,
     common_params,
     decode_list,
     filter_params,
@@ -17,7 +18,7 @@ from consul_streams.endpoints._base import (
     tag_params,
 )
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.typing import HealthCheck, ServiceEntry
+from consul_streams.typing import Blocking, Consistency, HealthCheck, ServiceEntry
 
 __all__ = ["CHECK_STATES", "Health"]
 
@@ -41,9 +42,9 @@ class Health(Endpoint):
         node: str,
         *,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[HealthCheck]]:
         """The checks of ``node`` (node and service checks); ``[]`` for an unknown node."""
         path = "/v1/health/node/" + path_segment(node, "node")
@@ -55,11 +56,11 @@ class Health(Endpoint):
         service: str,
         *,
         near: str | None = None,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[HealthCheck]]:
         """The checks of every instance of ``service``."""
         path = "/v1/health/checks/" + path_segment(service, "service")
@@ -74,11 +75,11 @@ class Health(Endpoint):
         passing: bool = False,
         tag: str | Sequence[str] | None = None,
         near: str | None = None,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[ServiceEntry]]:
         """Instances of ``name`` with their node and checks.
 
@@ -97,11 +98,11 @@ class Health(Endpoint):
         state: str = "any",
         *,
         near: str | None = None,
-        node_meta: object = None,
+        node_meta: NodeMeta | None = None,
         filter: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[HealthCheck]]:
         """Every check in ``state`` (one of ``any``, ``passing``, ``warning``, ``critical``)."""
         if state not in CHECK_STATES:

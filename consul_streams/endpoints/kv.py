@@ -12,7 +12,7 @@ the server) are not refused client-side; the server answers 413, raised as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote
 
 from consul_streams._query import Query, Request, Response
@@ -28,7 +28,7 @@ from consul_streams.endpoints._base import (
     to_bytes,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.typing import KVEntry, parse_id
+from consul_streams.typing import Blocking, Consistency, KVEntry, ObjectID, Payload, parse_id
 
 __all__ = ["KV", "check_key", "decode_kv_entry", "kv_path"]
 
@@ -124,14 +124,24 @@ class KV(Endpoint):
         return Request("GET", kv_path(key), tuple(extra + common_params(dc, consistency)))
 
     def get(
-        self, key: str, *, watch: object = None, consistency: object = None, dc: object = None
+        self,
+        key: str,
+        *,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[KVEntry | None]:
         """The entry at ``key``, or ``None`` when it does not exist."""
         request = self._read(check_key(key), [], dc, consistency)
         return self._query(request, _decode_one, watch=watch, ok_statuses=_OK_OR_MISSING)
 
     def raw(
-        self, key: str, *, watch: object = None, consistency: object = None, dc: object = None
+        self,
+        key: str,
+        *,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[bytes | None]:
         """The raw value bytes at ``key`` (``?raw``), or ``None`` when it does not exist."""
         request = self._read(check_key(key), [("raw", "")], dc, consistency)
@@ -141,9 +151,9 @@ class KV(Endpoint):
         self,
         prefix: str = "",
         *,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[KVEntry]]:
         """Every entry whose key starts with ``prefix`` (a plain string prefix), sorted by key."""
         key = check_key(prefix, "prefix", allow_empty=True)
@@ -155,9 +165,9 @@ class KV(Endpoint):
         prefix: str = "",
         *,
         separator: str | None = None,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[list[str]]:
         """The keys under ``prefix``; with ``separator``, cut after its first occurrence."""
         key = check_key(prefix, "prefix", allow_empty=True)
@@ -172,13 +182,13 @@ class KV(Endpoint):
     async def put(
         self,
         key: str,
-        value: bytes | str = b"",
+        value: Payload = b"",
         *,
         flags: int | None = None,
-        cas: object = None,
-        acquire: object = None,
-        release: object = None,
-        dc: object = None,
+        cas: int | Mapping[str, Any] | None = None,
+        acquire: ObjectID | None = None,
+        release: ObjectID | None = None,
+        dc: str | None = None,
     ) -> bool:
         """Write ``value`` at ``key``; ``False`` when a ``cas``/``acquire``/``release`` fails.
 
@@ -212,11 +222,11 @@ class KV(Endpoint):
     async def cas(
         self,
         key: str,
-        value: bytes | str,
+        value: Payload,
         *,
-        index: object,
+        index: int | Mapping[str, Any],
         flags: int | None = None,
-        dc: object = None,
+        dc: str | None = None,
     ) -> bool:
         """Write only if ``key``'s ModifyIndex is ``index`` (0: only if the key is absent)."""
         return await self.put(key, value, flags=flags, cas=_parse_cas(index, "index"), dc=dc)
@@ -224,11 +234,11 @@ class KV(Endpoint):
     async def acquire(
         self,
         key: str,
-        session: object,
-        value: bytes | str = b"",
+        session: ObjectID,
+        value: Payload = b"",
         *,
         flags: int | None = None,
-        dc: object = None,
+        dc: str | None = None,
     ) -> bool:
         """Take the lock on ``key`` for ``session`` (writing ``value``); ``False`` if held."""
         sid = parse_id(session, "session")
@@ -237,11 +247,11 @@ class KV(Endpoint):
     async def release(
         self,
         key: str,
-        session: object,
-        value: bytes | str = b"",
+        session: ObjectID,
+        value: Payload = b"",
         *,
         flags: int | None = None,
-        dc: object = None,
+        dc: str | None = None,
     ) -> bool:
         """Release ``session``'s lock on ``key``.
 
@@ -256,8 +266,8 @@ class KV(Endpoint):
         key: str,
         *,
         recurse: bool = False,
-        cas: object = None,
-        dc: object = None,
+        cas: int | Mapping[str, Any] | None = None,
+        dc: str | None = None,
     ) -> bool:
         """Delete ``key`` (every key with that prefix when ``recurse``); ``False`` on cas failure.
 

@@ -23,7 +23,15 @@ from consul_streams.endpoints._base import (
     path_segment,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.typing import Session, parse_duration, parse_id
+from consul_streams.typing import (
+    Blocking,
+    Consistency,
+    Duration,
+    ObjectID,
+    Session,
+    parse_duration,
+    parse_id,
+)
 
 __all__ = ["BEHAVIORS", "MAX_TTL", "Sessions"]
 
@@ -57,7 +65,7 @@ def _decode_created(response: Response) -> str:
     return value
 
 
-def _id_path(verb: str, session: object) -> str:
+def _id_path(verb: str, session: ObjectID) -> str:
     return f"/v1/session/{verb}/" + path_segment(parse_id(session, "session"), "session")
 
 
@@ -74,14 +82,14 @@ class Sessions(Endpoint):
         self,
         *,
         name: str | None = None,
-        ttl: object = None,
+        ttl: Duration | None = None,
         behavior: str | None = None,
-        lock_delay: object = None,
+        lock_delay: Duration | None = None,
         node: str | None = None,
         checks: Sequence[str] | None = None,
         node_checks: Sequence[str] | None = None,
-        service_checks: Sequence[object] | None = None,
-        dc: object = None,
+        service_checks: Sequence[ObjectID] | None = None,
+        dc: str | None = None,
     ) -> str:
         """Create a session and return its ID.
 
@@ -130,23 +138,23 @@ class Sessions(Endpoint):
         )
         return await self._write(request, _decode_created)
 
-    async def destroy(self, session: object, *, dc: object = None) -> bool:
+    async def destroy(self, session: ObjectID, *, dc: str | None = None) -> bool:
         """Destroy a session (``True`` also for an unknown one), releasing its locks."""
         request = Request("PUT", _id_path("destroy", session), tuple(common_params(dc)))
         return await self._write(request, decode_bool)
 
-    async def renew(self, session: object, *, dc: object = None) -> Session | None:
+    async def renew(self, session: ObjectID, *, dc: str | None = None) -> Session | None:
         """Reset a TTL session's timer; the session, or ``None`` when it no longer exists."""
         request = Request("PUT", _id_path("renew", session), tuple(common_params(dc)))
         return await self._write(request, _decode_first, ok_statuses=frozenset({200, 404}))
 
     def info(
         self,
-        session: object,
+        session: ObjectID,
         *,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[Session | None]:
         """One session, or ``None`` when it does not exist (a blocking read waits for it)."""
         request = Request("GET", _id_path("info", session), tuple(common_params(dc, consistency)))
@@ -156,9 +164,9 @@ class Sessions(Endpoint):
         self,
         node: str,
         *,
-        watch: object = None,
-        consistency: object = None,
-        dc: object = None,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[builtins.list[Session]]:
         """The sessions that belong to ``node``."""
         path = "/v1/session/node/" + path_segment(node, "node")
@@ -166,7 +174,11 @@ class Sessions(Endpoint):
         return self._query(request, _decode_sessions, watch=watch)
 
     def list(
-        self, *, watch: object = None, consistency: object = None, dc: object = None
+        self,
+        *,
+        watch: Blocking | None = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> Query[builtins.list[Session]]:
         """Every session in the datacenter."""
         request = Request("GET", "/v1/session/list", tuple(common_params(dc, consistency)))

@@ -30,12 +30,12 @@ def _decode_peers(response: Response) -> list[str]:
 class Status(Endpoint):
     """``/v1/status/``: both reads are Queries that never block."""
 
-    def leader(self, *, dc: object = None) -> Query[str]:
+    def leader(self, *, dc: str | None = None) -> Query[str]:
         """The Raft leader's ``ip:port`` (``""`` when there is no leader)."""
         request = Request("GET", "/v1/status/leader", tuple(common_params(dc)))
         return self._query(request, _decode_leader, mode=BlockingMode.NONE)
 
-    def peers(self, *, dc: object = None) -> Query[list[str]]:
+    def peers(self, *, dc: str | None = None) -> Query[list[str]]:
         """The ``ip:port`` of every Raft peer."""
         request = Request("GET", "/v1/status/peers", tuple(common_params(dc)))
         return self._query(request, _decode_peers, mode=BlockingMode.NONE)

@@ -27,7 +27,7 @@ from consul_streams.endpoints._base import (
 )
 from consul_streams.endpoints.kv import check_key, decode_kv_entry
 from consul_streams.exceptions import Conflict, InvalidArgument
-from consul_streams.typing import TxnResult, parse_id
+from consul_streams.typing import Consistency, ObjectID, Payload, TxnResult, parse_id
 
 __all__ = ["KV_VERBS", "Txn"]
 
@@ -108,11 +108,11 @@ class Txn(Endpoint):
     def kv_op(
         verb: str,
         key: str,
-        value: bytes | str | None = None,
+        value: Payload | None = None,
         *,
         flags: int | None = None,
         index: int | None = None,
-        session: object = None,
+        session: ObjectID | None = None,
     ) -> dict[str, Any]:
         """One KV operation, e.g. ``Txn.kv_op("cas", "k", b"v", index=12)``."""
         op: dict[str, Any] = {"Verb": verb, "Key": key}
@@ -131,8 +131,8 @@ class Txn(Endpoint):
         self,
         operations: Sequence[Mapping[str, Any]],
         *,
-        consistency: object = None,
-        dc: object = None,
+        consistency: Consistency | None = None,
+        dc: str | None = None,
     ) -> list[TxnResult]:
         """Run ``operations``; the results (KV values as bytes) in operation order.
 

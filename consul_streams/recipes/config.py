@@ -142,7 +142,7 @@ def config_events(
     if debounce:
         from consul_streams import ops
 
-        stream = stream | ops.debounce.pipe(debounce, max_wait=max_wait, clock=clock)
+        stream = stream | ops.debounce(debounce, max_wait=max_wait, clock=clock)
     # Everything above runs at call time, so that bad arguments fail there.
     return _events(stream, prefix, key, fmt, validator)
 

@@ -199,7 +199,12 @@ class LocalAgent:
                     if owned and cid in self.checks and cid not in new_ids:
                         self._drop_check(w, cid)
             for check, ttl in checks:
-                self._put_check(w, new_check(self.node, check, service=rec), ttl)
+                record = new_check(self.node, check, service=rec)
+                prev = cat.checks.get((self.node, record["CheckID"]))
+                if prev is not None:
+                    # Like Consul's checkStateSnapshot: re-registering keeps the health state.
+                    record.update(Status=prev["Status"], Output=prev["Output"])
+                self._put_check(w, record, ttl)
 
     def remove_service(self, service_id: str) -> None:
         """Deregister a local service, its checks and its maintenance check."""

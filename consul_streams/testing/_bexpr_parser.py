@@ -38,6 +38,8 @@ Op = Literal["==", "!=", "contains", "not contains", "matches", "not matches", "
 
 @dataclass(frozen=True)
 class Match:
+    """``selector op value`` (``value`` is None for the emptiness operators)."""
+
     selector: tuple[str, ...]
     op: Op
     value: str | None
@@ -45,6 +47,8 @@ class Match:
 
 @dataclass(frozen=True)
 class Bool:
+    """``and``/``or`` over two or more operands, or ``not`` over one."""
+
     op: Literal["and", "or", "not"]
     args: tuple[Node, ...]
 

@@ -164,6 +164,14 @@ def parse_query(call: Call, *, consistency: bool = True) -> QueryOptions:
         if parsed is None:
             raise ApiError(400, "Invalid index")
         opts.index = parsed
+    # CE rejects enterprise metadata (parseEntMeta); the message names the feature.
+    for name, feature in (("ns", "Namespaces"), ("partition", "Partitions")):
+        if query.get(name):
+            raise ApiError(
+                400,
+                f'Bad request: Invalid query parameter: "{name}" - '
+                f"{feature} are a Consul Enterprise feature",
+            )
     if opts.datacenter is not None and opts.datacenter != call.config.datacenter:
         raise ApiError(500, "No path to datacenter")
     return opts

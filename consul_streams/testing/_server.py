@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from aiohttp import web
+from aiohttp.web import ContentCoding
 
 from ._http import AgentConfig, ApiError, Call, empty_response, error_response
 
@@ -31,6 +32,8 @@ _NOT_V1 = (
     "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
 )
 _NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
+#: Consul wraps endpoints in a gzip handler that compresses bodies from this size on.
+GZIP_MIN_SIZE = 1400
 TOO_MANY_CONNS = (
     b"HTTP/1.1 429 Too Many Requests\r\n"
     b"Content-Type: text/plain\r\n"
@@ -154,6 +157,13 @@ class Dispatcher:
             response = error_response(exc)
         response.headers.update(policy)
         response.headers["Vary"] = "Accept-Encoding"
+        if (
+            isinstance(response, web.Response)
+            and "gzip" in request.headers.get("Accept-Encoding", "")
+            and response.body is not None
+            and len(bytes(response.body)) >= GZIP_MIN_SIZE  # type: ignore[arg-type]
+        ):
+            response.enable_compression(ContentCoding.gzip)
         return response
 
     def _check_acl(self, route: Route, token: str | None) -> None:

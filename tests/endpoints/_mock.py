@@ -139,7 +139,7 @@ def make_client(url: str) -> Endpoints:
             Txn(transport),
             owner=transport,
         )
-    c = module.Consul(url, token=TOKEN)
+    c = module.Consul(url, token=TOKEN, environ={})
     return Endpoints(
         c.kv, c.catalog, c.health, c.agent, c.event, c.session, c.status, c.txn, owner=c
     )

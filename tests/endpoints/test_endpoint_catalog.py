@@ -119,7 +119,7 @@ async def test_rejected_catalog_arguments(consul: Endpoints, wire: Wire) -> None
     with pytest.raises(InvalidArgument, match="node_meta"):
         consul.catalog.nodes(node_meta="rack:r1")
     with pytest.raises(InvalidArgument, match="node_meta"):
-        consul.catalog.nodes(node_meta={"rack": 1})
+        consul.catalog.nodes(node_meta={"rack": 1})  # type: ignore[dict-item]
     with pytest.raises(InvalidArgument, match="filter"):
         consul.catalog.nodes(filter="")
     with pytest.raises(InvalidArgument, match="near"):

@@ -63,6 +63,12 @@ async def test_items_decodes_payloads_and_is_event_mode(consul: Endpoints, wire:
     assert wire.only().query == [("name", "deploy"), ("index", "7"), ("wait", "1000ms")]
 
 
+def test_items_watch_accepts_the_last_event(consul: Endpoints) -> None:
+    assert consul.event.items(watch=FIRED).index == event_id_to_index(EVENT_ID)
+    with pytest.raises(InvalidArgument, match=r"watch: .*'not-a-uuid'"):
+        consul.event.items(watch={"ID": "not-a-uuid"})
+
+
 async def test_items_rejects_non_event_elements(consul: Endpoints, wire: Wire) -> None:
     wire.reply("GET", "/v1/event/list", json_body=[{"Name": "no id"}])
     with pytest.raises(DecodeError):
@@ -75,7 +81,7 @@ async def test_rejected_event_arguments(consul: Endpoints, wire: Wire) -> None:
         ("name", consul.event.fire("_rexec")),
         ("tag", consul.event.fire("x", tag="t")),
         ("node", consul.event.fire("x", node="(")),
-        ("service", consul.event.fire("x", service=3)),
+        ("service", consul.event.fire("x", service=3)),  # type: ignore[arg-type]
         ("payload", consul.event.fire("x", 3)),  # type: ignore[arg-type]
     ]
     for parameter, coro in cases:

@@ -8,7 +8,7 @@ import pytest
 
 from consul_streams._query import BlockingMode
 from consul_streams.exceptions import DecodeError, InvalidArgument, RequestTooLarge
-from consul_streams.typing import Meta
+from consul_streams.typing import Consistency, Meta
 
 from ._mock import TOKEN, Endpoints, Wire
 
@@ -92,7 +92,7 @@ async def test_watch_seed_makes_a_blocking_read(consul: Endpoints, wire: Wire) -
     [("stale", "stale"), ("consistent", "consistent"), ("default", "leader")],
 )
 async def test_consistency_is_a_presence_flag(
-    consul: Endpoints, wire: Wire, consistency: str, flag: str
+    consul: Endpoints, wire: Wire, consistency: Consistency, flag: str
 ) -> None:
     wire.reply("GET", "/v1/kv/a", json_body=[ENTRY])
     await consul.kv.get("a", consistency=consistency, dc="dc2")
@@ -240,7 +240,7 @@ async def test_rejected_write_arguments(consul: Endpoints, wire: Wire) -> None:
     cases = [
         ("flags", consul.kv.put("a", b"v", flags=-1)),
         ("flags", consul.kv.put("a", b"v", flags=True)),
-        ("cas", consul.kv.put("a", b"v", cas="7")),
+        ("cas", consul.kv.put("a", b"v", cas="7")),  # type: ignore[arg-type]
         ("acquire", consul.kv.put("a", b"v", cas=1, acquire="s")),
         ("value", consul.kv.put("a", 7)),  # type: ignore[arg-type]
         ("session", consul.kv.acquire("a", {"Name": "x"})),
@@ -258,7 +258,7 @@ def test_read_arguments_are_checked_at_call_time(consul: Endpoints) -> None:
     with pytest.raises(InvalidArgument, match="separator"):
         consul.kv.keys("a", separator="")
     with pytest.raises(InvalidArgument, match="consistency"):
-        consul.kv.get("a", consistency="eventual")
+        consul.kv.get("a", consistency="eventual")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="watch"):
         consul.kv.get("a", watch=-1)
     with pytest.raises(InvalidArgument, match="prefix"):

@@ -103,5 +103,5 @@ async def test_rejected_session_arguments(consul: Endpoints, wire: Wire) -> None
             await coro
         assert info.value.parameter == parameter
     with pytest.raises(InvalidArgument, match="session"):
-        consul.session.info(None)
+        consul.session.info(None)  # type: ignore[arg-type]
     assert wire.calls == []

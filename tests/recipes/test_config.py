@@ -182,3 +182,42 @@ async def test_live_config_ready_timeout(client: Consul) -> None:
         await config.__aenter__()
     with pytest.raises(LookupError):
         config.current  # noqa: B018
+
+
+async def test_async_callbacks_run_and_unsubscribe_stops_them(client: Consul) -> None:
+    await seed(client)
+    seen: list[int] = []
+    delivered = asyncio.Event()
+
+    async def on_change(snapshot: ConfigSnapshot[Any]) -> None:
+        seen.append(snapshot.version)
+        delivered.set()
+
+    async with LiveConfig[Any](client, PREFIX, debounce=None) as config:
+        unsubscribe = config.on_change(on_change)
+        await client.kv.put("app/x", "1")
+        await asyncio.wait_for(delivered.wait(), 5)
+        unsubscribe()
+        await client.kv.put("app/x", "2")
+        third = await asyncio.wait_for(config.changed(after=2), 5)
+        assert third.version == 3
+    assert seen == [2]
+
+
+async def test_failing_callback_is_logged_and_reloading_goes_on(
+    client: Consul, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed(client)
+
+    def broken(snapshot: ConfigSnapshot[Any]) -> None:
+        raise RuntimeError("boom")
+
+    async with LiveConfig[Any](client, PREFIX, debounce=None) as config:
+        config.on_change(broken)
+        await client.kv.put("app/x", "1")
+        snap = await asyncio.wait_for(config.changed(after=1), 5)
+        await client.kv.put("app/x", "2")
+        later = await asyncio.wait_for(config.changed(after=snap.version), 5)
+        assert later.document["x"] == "2"
+    assert "config callback" in caplog.text
+    assert "boom" in caplog.text

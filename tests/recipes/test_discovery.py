@@ -116,3 +116,10 @@ async def test_catalog_wide_subscription_reports_added_and_removed(client: Consu
 async def test_empty_service_name_is_invalid(client: Consul) -> None:
     with pytest.raises(InvalidArgument, match="service"):
         watch_instances(client, "")
+
+
+async def test_filter_goes_to_consul(client: Consul) -> None:
+    await register(client, 1, tags=["v1"])
+    await register(client, 2, tags=["v2"])
+    async with ServiceInstances(client, SERVICE, filter='"v2" in Service.Tags') as v2:
+        assert [i.id for i in v2.healthy] == ["web-2"]

@@ -24,6 +24,7 @@ async def test_lock_holds_the_key_with_a_ttl_session_and_cleans_up(client: Consu
         assert entry is not None
         assert entry.get("Session") == lock.session
         assert entry["Value"] == b"me"
+        assert lock.session is not None
         session, _ = await client.session.info(lock.session)
         assert session is not None
         assert parse_go_duration(session["TTL"]) == 15.0

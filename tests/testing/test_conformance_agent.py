@@ -288,3 +288,11 @@ async def test_default_check_ids_for_several_checks(http: Http) -> None:
     checks = (await http.get("/v1/agent/checks")).json()
     assert sorted(checks) == ["service:api:1", "service:api:2"]
     assert checks["service:api:1"]["Name"] == "Service 'api' check"
+
+
+async def test_reregistering_a_service_keeps_its_check_state(http: Http) -> None:
+    await register(http, {"Name": "api", "Check": {"TTL": "1000s"}})
+    await http.put("/v1/agent/check/pass/service:api?note=fine")
+    await register(http, {"Name": "api", "Tags": ["v2"], "Check": {"TTL": "1000s"}})
+    check = await check_of(http, "service:api")
+    assert (check["Status"], check["Output"], check["ServiceTags"]) == ("passing", "fine", ["v2"])

@@ -221,3 +221,23 @@ async def test_near_is_accepted(http: Http) -> None:
     assert [e["Node"] for e in reply.json()] == ["n1"]
     nodes = await http.get("/v1/catalog/nodes?near=_agent")
     assert nodes.status == 200
+
+
+async def test_fresh_restart_reseeds_the_dev_node(http: Http) -> None:
+    await register(http, web())
+    await http.agent.restart(keep_state=False)
+    assert (await http.get("/v1/catalog/services")).json() == {"consul": []}
+    checks = (await http.get("/v1/health/node/dev")).json()
+    assert [c["CheckID"] for c in checks] == ["serfHealth"]
+
+
+async def test_snapshot_restore_moves_catalog_indexes_down(http: Http) -> None:
+    for n in range(5):
+        await register(http, web(node=f"n{n}", sid=f"w{n}"))
+    before = await http.get("/v1/catalog/service/web")
+    http.agent.restore_snapshot(-3)
+    after = await http.get("/v1/catalog/service/web")
+    assert 1 <= after.index < before.index
+    assert [e["ModifyIndex"] for e in after.json()] == [
+        max(1, e["ModifyIndex"] - 3) for e in before.json()
+    ]

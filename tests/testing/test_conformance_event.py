@@ -99,9 +99,11 @@ async def test_v54_list_skips_consistency_parsing(http: Http) -> None:
     assert reply.status == 200
 
 
-async def test_bad_wait_is_still_400(http: Http) -> None:
+async def test_bad_wait_and_index_are_still_400(http: Http) -> None:
     reply = await http.get("/v1/event/list?wait=10")
     assert (reply.status, reply.text) == (400, "Invalid wait time")
+    index = await http.get("/v1/event/list?index=-1")
+    assert (index.status, index.text) == (400, "Invalid index")
 
 
 async def test_index_without_wait_defaults_to_max_query_time() -> None:

@@ -125,3 +125,24 @@ async def test_connections_are_counted(http: Http) -> None:
     await http.get("/v1/status/leader")
     assert http.agent.active_connections >= 1
     assert http.agent.peak_connections >= http.agent.active_connections
+
+
+async def test_large_bodies_are_gzipped_on_request(http: Http) -> None:
+    await http.put("/v1/kv/big", b"x" * 4000)
+    r = await http.get("/v1/kv/big", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["Content-Encoding"] == "gzip"
+    assert r.headers["Vary"] == "Accept-Encoding"
+    assert len(r.json()) == 1  # aiohttp decompressed it
+    small = await http.get("/v1/status/leader", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in small.headers
+
+
+async def test_enterprise_parameters_are_rejected(http: Http) -> None:
+    r = await http.get("/v1/kv/a?ns=team")
+    assert r.status == 400
+    assert "Namespaces are a Consul Enterprise feature" in r.text
+    assert (await http.get("/v1/kv/a?ns=")).status == 404
+    assert (
+        "Partitions are a Consul Enterprise feature"
+        in (await http.get("/v1/kv/a?partition=p")).text
+    )

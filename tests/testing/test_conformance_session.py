@@ -105,7 +105,7 @@ async def test_list_node_and_renew(http: Http) -> None:
 async def test_info_blocks_until_session_exists(http: Http) -> None:
     ghost = str(uuid.uuid4())
     idx = (await http.get(f"/v1/session/info/{ghost}")).index
-    blocked = asyncio.ensure_future(http.get(f"/v1/session/info/{ghost}?index={idx}&wait=2s"))
+    blocked = asyncio.ensure_future(http.get(f"/v1/session/info/{ghost}?index={idx}&wait=1s"))
     await asyncio.wait_for(http.agent.wait_blocked(), 5)
     await _session(http)  # another session: must not end the wait with []
     r = await asyncio.wait_for(blocked, 5)

@@ -1,0 +1,135 @@
+"""Connection budget: 1,000 distinct watches on one ``Consul(max_connections=100)`` client.
+
+Run: ``.venv/bin/python benchmarks/connection_budget.py`` (``--quick``: 200 watches, cap 20).
+
+Measured:
+
+* the peak of concurrent connections the agent saw (target <= the cap; the writer's one
+  keep-alive connection is counted by the agent and shown separately);
+* the time for every watch to reach its first value, and to converge after a round of writes
+  that changes every key;
+* two probes of what a saturated cap means (information, not targets): writes to a few keys
+  whose watches may be queued behind the cap rather than parked at the agent (how many are seen
+  within ``--probe-timeout``), and a ``kv.put`` through the same saturated client.
+
+Watches use the default rate limiter. The agent runs in a child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import AgentProcess, Board, Writer, machine, print_table
+from consul_streams import Consul
+from consul_streams.watch import watch
+
+WRITER_CONNECTIONS = 1
+
+
+async def subscriber(client: Consul, key: str, board: Board) -> None:
+    async for entry, _meta in watch(client.kv.get(key)):
+        board.arrive(key, entry["Value"] if entry else None, time.perf_counter())
+
+
+async def _all_hold(board: Board, keys: list[str], value: bytes, timeout: float) -> float:
+    """Seconds until every watch of ``keys`` holds ``value`` (board expectations set first)."""
+    waits = [board.expect(key, value, 1) for key in keys]
+    return await _elapsed(asyncio.gather(*waits), timeout)
+
+
+async def _elapsed(waiting: asyncio.Future[list[list[float]]], timeout: float) -> float:
+    started = time.perf_counter()
+    await asyncio.wait_for(waiting, timeout)
+    return time.perf_counter() - started
+
+
+async def _probe_writes(
+    writer: Writer, board: Board, keys: list[str], count: int, timeout: float
+) -> int:
+    """Write ``count`` random keys; how many of their watches see the write within ``timeout``."""
+    chosen = random.Random(5).sample(keys, count)
+    waits = [board.expect(key, b"probe", 1) for key in chosen]
+    await writer.put_many((key, b"probe") for key in chosen)
+    done, _ = await asyncio.wait(waits, timeout=timeout)
+    return len(done)
+
+
+async def _probe_put(client: Consul, timeout: float) -> str:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(client.kv.put("budget-probe", b"x"), timeout)
+    except asyncio.TimeoutError:
+        return f"not done after {timeout:g} s (queued behind the held long-polls)"
+    return f"done in {(time.perf_counter() - started) * 1000:.1f} ms"
+
+
+async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
+    keys = [f"budget/{i:04d}" for i in range(args.watches)]
+    board = Board()
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        await writer.put_many((key, b"0") for key in keys)
+        async with Consul(agent.address, environ={}, max_connections=args.cap) as client:
+            first = board.expect(keys[0], b"0", 1)
+            rest = [board.expect(key, b"0", 1) for key in keys[1:]]
+            started = time.perf_counter()
+            tasks = [asyncio.create_task(subscriber(client, key, board)) for key in keys]
+            await asyncio.wait_for(asyncio.gather(first, *rest), 120)
+            first_values = time.perf_counter() - started
+            saturated = await agent.wait_blocked(args.cap)
+            seen = await _probe_writes(writer, board, keys, args.probes, args.probe_timeout)
+            put = await _probe_put(client, args.probe_timeout)
+            converge = await _writes_round(writer, board, keys)
+            after = await agent.wait_blocked(args.cap)
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+    peak = after["peak"]
+    return [
+        ("watches / client max_connections", f"{args.watches:,} / {args.cap}"),
+        ("all watches hold their first value", f"{first_values:.2f} s"),
+        ("blocking queries held at the agent (saturated)", f"{saturated['blocked']}"),
+        ("probe: writes seen within the probe timeout", f"{seen} of {args.probes}"),
+        ("probe: kv.put through the saturated client", put),
+        ("round of writes to every key: all converged in", converge),
+        ("peak concurrent connections at the agent", f"{peak}"),
+        ("  minus the writer's connection (target <= cap)", f"{peak - WRITER_CONNECTIONS}"),
+    ]
+
+
+async def _writes_round(writer: Writer, board: Board, keys: list[str]) -> str:
+    waits = [board.expect(key, b"1", 1) for key in keys]
+    started = time.perf_counter()
+    await writer.put_many((key, b"1") for key in keys)
+    done, pending = await asyncio.wait(waits, timeout=120)
+    elapsed = time.perf_counter() - started
+    if pending:
+        return f"NO: {len(pending)} of {len(keys)} stale after {elapsed:.0f} s"
+    return f"{elapsed:.2f} s (all {len(done):,})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--watches", type=int, default=1_000)
+    parser.add_argument("--cap", type=int, default=100, help="Consul(max_connections=)")
+    parser.add_argument("--probes", type=int, default=10)
+    parser.add_argument("--probe-timeout", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="200 watches under a cap of 20")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.watches, args.cap, args.probe_timeout = 200, 20, 1.0
+    rows = asyncio.run(run(args))
+    print(f"# connection budget ({machine()})")
+    print_table(("measure", "result"), rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Fan-out: 10,000 subscribers over 100 distinct queries in one process, one client.
+
+Run: ``.venv/bin/python benchmarks/fanout.py`` (``--quick``: 2,000 subscribers over 20 queries).
+
+Each subscriber is a task iterating ``watch(client.kv.get(key), rate_limit=None)``; identical
+watches share one long-poll. Measured:
+
+* long-polls at the agent: GETs of the watched keys (all, and blocking ones) and the queries
+  the agent holds once everyone has its first value (target: one per query, 100);
+* memory per subscriber (``tracemalloc``): traced growth of the whole process divided by the
+  number of subscribers, and the marginal cost of a subscriber joining an existing poll;
+* delivery delay (write acknowledged -> value in a subscriber's hands) of every subscriber of
+  a written key, against one subscriber on one query (its own key, same client) measured in
+  alternation in the same run: p99 ratio, target <= 3. The rate limiter is off on both sides
+  so that the ratio isolates the cost of fan-out.
+
+The agent runs in a child process, so its CPU does not share the client's event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    AgentProcess,
+    Board,
+    Writer,
+    machine,
+    median,
+    percentile,
+    print_table,
+)
+from consul_streams import Consul
+from consul_streams.watch import watch
+
+SOLO = "solo/key"
+
+
+async def subscriber(client: Consul, key: str, board: Board) -> None:
+    async for entry, _meta in watch(client.kv.get(key), rate_limit=None):
+        board.arrive(key, entry["Value"] if entry else None, time.perf_counter())
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+async def _start(
+    client: Consul, board: Board, keys: list[str], per_key: int, value: bytes
+) -> list[asyncio.Task[None]]:
+    """Start ``per_key`` subscribers on each key; return once all hold ``value``."""
+    waits = [board.expect(key, value, per_key) for key in keys]
+    tasks = [
+        asyncio.create_task(subscriber(client, key, board)) for _ in range(per_key) for key in keys
+    ]
+    await asyncio.wait_for(asyncio.gather(*waits), 300)
+    return tasks
+
+
+async def _deliveries(
+    writer: Writer, board: Board, key: str, value: bytes, count: int
+) -> list[float]:
+    """Delays from the write of ``value`` at ``key`` to each of its ``count`` subscribers."""
+    arrived = board.expect(key, value, count)
+    acked = await writer.put(key, value)
+    times = await asyncio.wait_for(arrived, 60)
+    return [t - acked for t in times]
+
+
+async def run(args: argparse.Namespace) -> None:
+    per_key = args.subscribers // args.queries
+    keys = [f"fan/{q:03d}" for q in range(args.queries)]
+    board = Board()
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        await writer.put_many([(key, b"0") for key in keys] + [(SOLO, b"0")])
+        client = Consul(agent.address, environ={}, max_connections=args.queries + 8)
+        async with client:
+            tracemalloc.start()
+            base = _traced()
+            tasks = await _start(client, board, [SOLO], 1, b"0")
+            tasks += await _start(client, board, keys, 1, b"0")
+            one_each = _traced() - base
+            started = time.perf_counter()
+            tasks += await _start(client, board, keys, per_key - 1, b"0")
+            join_seconds = time.perf_counter() - started
+            everyone = _traced() - base
+            tracemalloc.stop()
+            held = await agent.wait_blocked(args.queries + 1)
+            polls = await agent.stats("/v1/kv/fan/")
+
+            solo: list[list[float]] = []
+            fanned: list[list[float]] = []
+            for round_ in range(args.rounds):
+                solo.append([])
+                fanned.append([])
+                for i in range(args.writes):
+                    value = f"{round_}-{i}".encode()
+                    solo[-1] += await _deliveries(writer, board, SOLO, value, 1)
+                    key = keys[(round_ * args.writes + i) % len(keys)]
+                    fanned[-1] += await _deliveries(writer, board, key, value, per_key)
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+    subscribers = per_key * args.queries
+    print(f"# fan-out: {subscribers:,} subscribers over {args.queries} queries ({machine()})")
+    print_table(
+        ("measure", "result"),
+        [
+            ("GETs of the watched keys (first reads + blocking)", f"{polls['gets']:,}"),
+            ("  of which blocking (long-polls opened)", f"{polls['blocking_gets']:,}"),
+            ("blocking queries held by the agent (incl. 1 solo)", f"{held['blocked']:,}"),
+            ("target long-polls", f"{args.queries}"),
+            ("traced memory, 1 subscriber per query", f"{one_each / 1024:,.0f} KiB"),
+            (f"traced memory, all {subscribers:,} subscribers", f"{everyone / 1024:,.0f} KiB"),
+            ("memory per subscriber (all / count)", f"{everyone / subscribers:,.0f} B"),
+            (
+                "memory per extra subscriber joining a poll",
+                f"{(everyone - one_each) / (subscribers - args.queries):,.0f} B",
+            ),
+            (
+                f"time for {subscribers - args.queries:,} to join (tracemalloc on)",
+                f"{join_seconds:.2f} s",
+            ),
+        ],
+    )
+    print()
+    pooled_solo = [d for r in solo for d in r]
+    pooled_fan = [d for r in fanned for d in r]
+    p99 = [percentile(f, 99) / percentile(s, 99) for s, f in zip(solo, fanned, strict=True)]
+    med = [median(f) / median(s) for s, f in zip(solo, fanned, strict=True)]
+    last = [max(r[i * per_key : (i + 1) * per_key]) for r in fanned for i in range(args.writes)]
+    print_table(
+        ("delivery delay", "deliveries", "median ms", "p99 ms", "ratio median", "ratio p99"),
+        [
+            (
+                "1 subscriber, 1 query",
+                len(pooled_solo),
+                f"{median(pooled_solo) * 1000:.3f}",
+                f"{percentile(pooled_solo, 99) * 1000:.3f}",
+                "1.00",
+                "1.00",
+            ),
+            (
+                f"{per_key} subscribers of the written query",
+                len(pooled_fan),
+                f"{median(pooled_fan) * 1000:.3f}",
+                f"{percentile(pooled_fan, 99) * 1000:.3f}",
+                f"{median(med):.2f}",
+                f"{median(p99):.2f}",
+            ),
+            (
+                f"  last of the {per_key} (per write)",
+                len(last),
+                f"{median(last) * 1000:.3f}",
+                f"{percentile(last, 99) * 1000:.3f}",
+                "",
+                "",
+            ),
+        ],
+    )
+    print(
+        f"{args.rounds} rounds of {args.writes} writes to each side; ratios: median over rounds"
+        " (target p99 ratio <= 3)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--writes", type=int, default=40, help="writes per side per round")
+    parser.add_argument("--quick", action="store_true", help="2,000 subscribers, 20 queries")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.subscribers, args.queries, args.rounds, args.writes = 2_000, 20, 2, 10
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

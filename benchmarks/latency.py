@@ -1,0 +1,299 @@
+"""Propagation latency: write acknowledged -> value received, ping-pong over one key.
+
+Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
+``--plot docs/benchmarks-latency.png`` to draw the distributions).
+
+Clients, each a watcher task that timestamps a value the moment it is decoded:
+
+* ``consul_streams``: ``watch(c.kv.get(key), rate_limit=None)``;
+* ``consul_streams (default limiter)``: ``watch(c.kv.get(key))``, the token bucket Consul's
+  blocking-query guidance asks for (burst 2, then 1 round/s): back-to-back writes wait for it;
+* ``raw aiohttp``: a hand-written long-poll loop (index threading, JSON and base64 decoding
+  only): the floor for a Python client;
+* ``py-consul``: ``index, data = await c.kv.get(key, index=index)`` in a loop.
+
+The writer (one raw aiohttp connection, shared by all) writes the next value only after the
+watcher received the previous one. Rounds alternate the clients in rotating order; the table
+gives the pooled median/p99 and the median over rounds of each round's ratio. The agent runs in
+a child process, so its CPU does not share the client's event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import consul.aio
+
+from benchmarks._common import (
+    AgentProcess,
+    Writer,
+    machine,
+    median,
+    percentile,
+    print_table,
+)
+from consul_streams import Consul
+from consul_streams.watch import RateLimit, watch
+
+
+class Sink:
+    """Hands the arrival time of the value the driver waits for back to the driver."""
+
+    def __init__(self) -> None:
+        self._expected: bytes | None = None
+        self._future: asyncio.Future[float] | None = None
+
+    def expect(self, value: bytes) -> asyncio.Future[float]:
+        self._expected = value
+        self._future = asyncio.get_running_loop().create_future()
+        return self._future
+
+    def deliver(self, value: bytes | None, received: float) -> None:
+        future = self._future
+        if future is not None and not future.done() and value == self._expected:
+            future.set_result(received)
+
+
+Watcher = Callable[[str, str, Sink], Coroutine[Any, Any, None]]
+
+
+def _consul_streams(rate_limit: RateLimit | None) -> Watcher:
+    async def run(address: str, key: str, sink: Sink) -> None:
+        async with Consul(address, environ={}) as client:
+            async for entry, _meta in watch(client.kv.get(key), rate_limit=rate_limit):
+                sink.deliver(entry["Value"] if entry else None, time.perf_counter())
+
+    return run
+
+
+async def _raw_aiohttp(address: str, key: str, sink: Sink) -> None:
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
+    url = f"http://{address}/v1/kv/{key}"
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        index = 0
+        while True:
+            params = {"index": str(index), "wait": "5m"} if index else {}
+            async with http.get(url, params=params) as resp:
+                body = await resp.read()
+                new = int(resp.headers.get("X-Consul-Index", "0"))
+            value = None
+            if resp.status == 200:
+                value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+            sink.deliver(value, time.perf_counter())
+            index = max(new, 1) if new >= index else 0
+
+
+async def _py_consul(address: str, key: str, sink: Sink) -> None:
+    host, port = address.rsplit(":", 1)
+    client = consul.aio.Consul(host=host, port=int(port))
+    try:
+        index = None
+        while True:
+            index, data = await client.kv.get(key, index=index)
+            sink.deliver(data["Value"] if data else None, time.perf_counter())
+    finally:
+        await client.close()
+
+
+def _consumers_first() -> Watcher:
+    """Diagnostic: ``watch(rate_limit=None)`` with the poll yielding once before each request.
+
+    Patches the private ``Poller._fetch`` for the duration of the watch only, to show how much
+    of the gap to the raw loop comes from the poll task sending its next long-poll (a
+    ``socket.send`` that wakes the agent) before the consumers it just woke get to run.
+    """
+    from consul_streams import _engine
+
+    async def run(address: str, key: str, sink: Sink) -> None:
+        original = _engine.Poller._fetch
+
+        async def fetch(self: _engine.Poller) -> tuple[Any, Any]:
+            await asyncio.sleep(0)  # let the woken consumers run first
+            return await original(self)
+
+        _engine.Poller._fetch = fetch  # type: ignore[method-assign]
+        try:
+            await _consul_streams(None)(address, key, sink)
+        finally:
+            _engine.Poller._fetch = original  # type: ignore[method-assign]
+
+    return run
+
+
+CLIENTS: dict[str, Watcher] = {
+    "consul_streams": _consul_streams(None),
+    "raw aiohttp": _raw_aiohttp,
+    "py-consul": _py_consul,
+}
+LIMITED = "consul_streams (default limiter)"
+DIAGNOSTIC = "consul_streams, consumers before next poll (patched)"
+
+
+async def ping_pong(
+    agent: AgentProcess, writer: Writer, watcher: Watcher, key: str, changes: int, warmup: int
+) -> list[float]:
+    """Seconds from each write's acknowledgement to the watcher holding the value."""
+    sink = Sink()
+    await writer.put(key, b"start")
+    first = sink.expect(b"start")
+    task = asyncio.create_task(watcher(agent.address, key, sink))
+    samples: list[float] = []
+    try:
+        await asyncio.wait_for(first, 30)
+        for i in range(warmup + changes):
+            value = f"{key}:{i}".encode()
+            received = sink.expect(value)
+            acked = await writer.put(key, value)
+            arrived = await asyncio.wait_for(received, 30)
+            if i >= warmup:
+                samples.append(arrived - acked)
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        raise RuntimeError(f"watcher failed on {key}") from task.exception()
+    return samples
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f}"
+
+
+def _ratio_rows(
+    samples: dict[str, list[list[float]]], rounds: int
+) -> list[tuple[str, str, str, str, str, str, str]]:
+    """Per client: pooled median/p99 and the median over rounds of per-round ratios."""
+
+    def per_round(name: str, stat: Callable[[list[float]], float]) -> list[float]:
+        return [stat(r) for r in samples[name]]
+
+    def p99(values: list[float]) -> float:
+        return percentile(values, 99)
+
+    def ratio(name: str, base: str, stat: Callable[[list[float]], float]) -> str:
+        if name not in samples or base not in samples:
+            return "-"
+        mine, theirs = per_round(name, stat), per_round(base, stat)
+        n = min(len(mine), len(theirs))
+        return f"{median([a / b for a, b in zip(mine[:n], theirs[:n], strict=True)]):.2f}"
+
+    rows = []
+    for name, per in samples.items():
+        pooled = [s for r in per for s in r]
+        rows.append(
+            (
+                name,
+                str(len(pooled)),
+                _ms(median(pooled)),
+                _ms(p99(pooled)),
+                f"{ratio(name, 'raw aiohttp', median)} / {ratio(name, 'raw aiohttp', p99)}",
+                f"{ratio(name, 'py-consul', median)} / {ratio(name, 'py-consul', p99)}",
+                str(sum(1 for s in pooled if s < 0)),
+            )
+        )
+    return rows
+
+
+def plot(samples: dict[str, list[list[float]]], path: Path) -> None:
+    """Empirical CDFs of the latencies (ms, log scale), one line per client."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(figsize=(9, 4.8))
+    for name, per in samples.items():
+        if name == DIAGNOSTIC:
+            continue
+        pooled = sorted(max(s * 1000, 1e-3) for r in per for s in r)
+        ys = [(i + 1) / len(pooled) for i in range(len(pooled))]
+        style = "--" if name == LIMITED else "-"
+        axes.step(pooled, ys, style, where="post", label=f"{name} (n={len(pooled)})")
+    axes.set_xscale("log")
+    axes.set_xlabel("write acknowledged -> value received (ms, log scale)")
+    axes.set_ylabel("fraction of changes (CDF)")
+    axes.set_title("Propagation latency, ping-pong over one key (agent in a child process)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--changes", type=int, default=100, help="measured changes per round")
+    parser.add_argument(
+        "--limited-changes",
+        type=int,
+        default=8,
+        help="changes per round with the default rate limit (each costs ~1 s by design)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 short rounds")
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="add a run of watch() patched to deliver before sending its next request",
+    )
+    parser.add_argument("--plot", type=Path, help="write a PNG of the distributions here")
+    parser.add_argument("--json", type=Path, help="dump the raw samples (seconds) here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.changes, args.limited_changes = 2, 30, 2
+
+    clients: dict[str, tuple[Watcher, int]] = {n: (w, args.changes) for n, w in CLIENTS.items()}
+    if args.diagnose:
+        clients[DIAGNOSTIC] = (_consumers_first(), args.changes)
+    if args.limited_changes > 0:
+        clients[LIMITED] = (_consul_streams(RateLimit()), args.limited_changes)
+    samples: dict[str, list[list[float]]] = {name: [] for name in clients}
+    names = list(clients)
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        for round_ in range(args.rounds):
+            shift = round_ % len(names)  # rotate the order so warm-up favours no client
+            for name in names[shift:] + names[:shift]:
+                watcher, changes = clients[name]
+                key = f"bench/latency/{round_}/{names.index(name)}"
+                warmup = 2 if name == LIMITED else 5
+                samples[name].append(await ping_pong(agent, writer, watcher, key, changes, warmup))
+    print(f"# propagation latency, {args.rounds} rounds ({machine()})")
+    print_table(
+        (
+            "client",
+            "changes",
+            "median ms",
+            "p99 ms",
+            "vs raw aiohttp (median / p99)",
+            "vs py-consul (median / p99)",
+            "negative",
+        ),
+        _ratio_rows(samples, args.rounds),
+    )
+    print(
+        "targets: consul_streams / raw aiohttp <= 1.10, consul_streams / py-consul <= 1.0;"
+        " 'negative': value decoded before the writer saw its own PUT acknowledged"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(samples))
+    if args.plot is not None:
+        plot(samples, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

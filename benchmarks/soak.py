@@ -1,0 +1,260 @@
+"""Soak: 100 watches under continuous writes; memory, descriptors and loop lag over time.
+
+Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes; ``--duration 30m``/``--duration 600``;
+``--quick`` for a 6-second smoke run). Not for CI.
+
+One ``Consul(max_connections=watches + 4)`` client watches 100 keys (default rate limiter);
+a raw writer updates random keys at ``--rate`` writes/s; every interval
+``--churn`` watches are closed and reopened, so teardown paths run too. Every ``--interval``
+it prints RSS, open descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
+At the end every watch must converge on its key's last write, and a least-squares slope is
+fitted to RSS and descriptors over the second half of the run: the exit status is 1 when
+either grows steadily (slope above the tolerance with correlation >= 0.7), 0 otherwise.
+The agent runs in a child process; its RSS is shown for information only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    AgentProcess,
+    Writer,
+    fd_count,
+    machine,
+    percentile,
+    rss_kib,
+)
+from consul_streams import Consul
+from consul_streams._rules import parse_go_duration
+from consul_streams.watch import watch
+
+TICK = 0.05
+_COUNT = "#writes"  # bookkeeping entry of the writer's ``last`` map, not a key
+
+
+@dataclass
+class Sample:
+    at: float  # seconds since start
+    rss_kib: int
+    fds: int
+    lag_p99: float
+    lag_max: float
+    emits: int
+    writes: int
+    agent_rss_kib: int
+
+
+class Watches:
+    """The watch tasks and what each last saw."""
+
+    def __init__(self, client: Consul, count: int) -> None:
+        self.client = client
+        self.keys = [f"soak/{i:03d}" for i in range(count)]
+        self.seen: dict[str, bytes | None] = {}
+        self.emits = 0
+        self.changed = asyncio.Event()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, key: str) -> None:
+        self.tasks[key] = asyncio.create_task(self._run(key), name=f"soak watch {key}")
+
+    async def _run(self, key: str) -> None:
+        async for entry, _meta in watch(self.client.kv.get(key)):
+            self.seen[key] = entry["Value"] if entry else None
+            self.emits += 1
+            self.changed.set()
+
+    async def restart(self, keys: list[str]) -> None:
+        tasks = [self.tasks.pop(k) for k in keys]
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        for key in keys:
+            self.start(key)
+
+    def failed(self) -> list[str]:
+        return [k for k, t in self.tasks.items() if t.done() and not t.cancelled()]
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks.values())
+
+
+def _slope(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope (per second) and correlation of ``points``; (0, 0) if flat."""
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    if len(points) < 3 or len(set(ys)) < 2:
+        return 0.0, 0.0
+    fit = statistics.linear_regression(xs, ys)
+    return fit.slope, statistics.correlation(xs, ys)
+
+
+async def _lag_monitor(lags: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + TICK
+        await asyncio.sleep(TICK)
+        lags.append(max(loop.time() - due, 0.0))
+
+
+async def _writer(writer: Writer, keys: list[str], rate: float, last: dict[str, bytes]) -> None:
+    """Write random keys at ``rate``/s; ``last`` holds each key's newest value (and a count)."""
+    loop = asyncio.get_running_loop()
+    rng = random.Random(7)
+    due = loop.time()
+    n = 0
+    while True:
+        key = rng.choice(keys)
+        value = f"{n}".encode()
+        await writer.put(key, value)
+        last[key] = value
+        n += 1
+        last[_COUNT] = str(n).encode()
+        due += 1.0 / rate
+        # Pacing, not waiting for a condition: the writer keeps a steady rate.
+        await asyncio.sleep(max(due - loop.time(), 0.0))
+
+
+def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, list[str]]:
+    half = samples[len(samples) // 2 :]
+    rss_slope, rss_r = _slope([(s.at, s.rss_kib) for s in half])
+    fd_slope, fd_r = _slope([(s.at, s.fds) for s in half])
+    rss_per_min, fd_per_min = rss_slope * 60, fd_slope * 60
+    rss_grows = rss_per_min > args.max_rss_slope and rss_r >= 0.7
+    fd_grows = fd_per_min > args.max_fd_slope and fd_r >= 0.7
+    lines = [
+        f"RSS slope over the second half: {rss_per_min:+.1f} KiB/min (r={rss_r:.2f},"
+        f" tolerance {args.max_rss_slope} KiB/min) -> {'GROWS' if rss_grows else 'flat'}",
+        f"descriptor slope over the second half: {fd_per_min:+.2f} /min (r={fd_r:.2f},"
+        f" tolerance {args.max_fd_slope} /min) -> {'GROWS' if fd_grows else 'flat'}",
+    ]
+    return rss_grows or fd_grows, lines
+
+
+async def run(args: argparse.Namespace) -> int:
+    lags: list[float] = []
+    last: dict[str, bytes] = {}
+    samples: list[Sample] = []
+    # One connection per long-poll (plus a few): with fewer, queued polls wait for a held one
+    # to return (measured by connection_budget.py), which is not what this run is about.
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        client = Consul(agent.address, environ={}, max_connections=args.watches + 4)
+        async with client:
+            watches = Watches(client, args.watches)
+            for key in watches.keys:
+                watches.start(key)
+            monitor = asyncio.create_task(_lag_monitor(lags))
+            writing = asyncio.create_task(_writer(writer, watches.keys, args.rate, last))
+            start = time.monotonic()
+            rng = random.Random(11)
+            print(f"# soak: {args.watches} watches, {args.rate:g} writes/s, ({machine()})")
+            header = ("t s", "RSS KiB", "fds", "lag p99 ms", "lag max ms", "emits", "writes")
+            print("  ".join(f"{h:>10}" for h in (*header, "agent KiB")))
+            try:
+                while (elapsed := time.monotonic() - start) < args.duration:
+                    await asyncio.sleep(min(args.interval, args.duration - elapsed))
+                    if failed := watches.failed():
+                        raise RuntimeError(f"watches ended: {failed[:5]}")
+                    window, lags[:] = lags[:], []
+                    await agent.clear_requests()
+                    sample = Sample(
+                        at=time.monotonic() - start,
+                        rss_kib=rss_kib(),
+                        fds=fd_count(),
+                        lag_p99=percentile(window, 99) if window else 0.0,
+                        lag_max=max(window, default=0.0),
+                        emits=watches.emits,
+                        writes=int(last.get(_COUNT, b"0")),
+                        agent_rss_kib=rss_kib(agent.pid),
+                    )
+                    samples.append(sample)
+                    _print_sample(sample)
+                    await watches.restart(rng.sample(watches.keys, args.churn))
+            finally:
+                writing.cancel()
+                monitor.cancel()
+                await asyncio.wait({writing, monitor})
+            converged = await _converge(watches, last, args.settle)
+            await watches.close()
+    print()
+    grows, lines = _verdict(samples, args)
+    for line in lines:
+        print(line)
+    print(f"convergence after the last write: {'all watches' if converged else 'FAILED'}")
+    if args.quick:
+        print("verdict: informational only (--quick is too short to judge a trend)")
+        return 0 if converged else 1
+    ok = converged and not grows
+    print(f"verdict: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+def _print_sample(s: Sample) -> None:
+    cells = (
+        f"{s.at:.0f}",
+        str(s.rss_kib),
+        str(s.fds),
+        f"{s.lag_p99 * 1000:.2f}",
+        f"{s.lag_max * 1000:.2f}",
+        str(s.emits),
+        str(s.writes),
+        str(s.agent_rss_kib),
+    )
+    print("  ".join(f"{c:>10}" for c in cells), flush=True)
+
+
+async def _converge(watches: Watches, last: dict[str, bytes], timeout: float) -> bool:
+    """Whether every watch reaches its key's last written value within ``timeout``."""
+
+    async def settled() -> None:
+        while any(watches.seen.get(k) != v for k, v in last.items() if k != _COUNT):
+            watches.changed.clear()
+            await watches.changed.wait()
+
+    try:
+        await asyncio.wait_for(settled(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+def _duration(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return parse_go_duration(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=_duration, default=600.0, help="seconds or 10m")
+    parser.add_argument("--interval", type=_duration, default=10.0)
+    parser.add_argument("--watches", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=50.0, help="writes per second")
+    parser.add_argument("--churn", type=int, default=10, help="watches reopened per interval")
+    parser.add_argument("--settle", type=float, default=30.0, help="convergence timeout, s")
+    parser.add_argument("--max-rss-slope", type=float, default=64.0, help="KiB/min")
+    parser.add_argument("--max-fd-slope", type=float, default=0.1, help="descriptors/min")
+    parser.add_argument("--quick", action="store_true", help="6-second smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.interval, args.settle = 6.0, 1.0, 2.0
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

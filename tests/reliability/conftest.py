@@ -1,0 +1,39 @@
+"""Reliability suite: collects the fault-matrix outcomes and prints them as a grid."""
+
+from __future__ import annotations
+
+import pytest
+
+_OUTCOMES: dict[tuple[str, str], str] = {}
+_SYMBOL = {"passed": "ok", "failed": "FAIL", "xfailed": "xfail", "xpassed": "XPASS"}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    cell = dict(report.user_properties).get("fault_cell")
+    if not isinstance(cell, tuple):
+        return
+    key = (str(cell[0]), str(cell[1]))
+    if hasattr(report, "wasxfail"):
+        outcome = "xpassed" if report.passed else "xfailed"
+    elif report.failed:
+        outcome = "failed"
+    elif report.when == "call" and report.passed:
+        outcome = "passed"
+    else:
+        return
+    # A failed teardown after a passed call still fails the cell.
+    if _OUTCOMES.get(key) != "failed":
+        _OUTCOMES[key] = outcome
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _OUTCOMES:
+        return
+    kinds = list(dict.fromkeys(k for k, _ in _OUTCOMES))
+    faults = list(dict.fromkeys(f for _, f in _OUTCOMES))
+    width = max(len(f) for f in faults) + 2
+    terminalreporter.write_sep("=", "fault matrix (watch kind x fault)")
+    terminalreporter.write_line(" " * width + "".join(f"{k:>8}" for k in kinds))
+    for fault in faults:
+        row = "".join(f"{_SYMBOL.get(_OUTCOMES.get((k, fault), ''), '-'):>8}" for k in kinds)
+        terminalreporter.write_line(f"{fault:<{width}}{row}")
