@@ -1,7 +1,7 @@
 """Soak: 100 watches under continuous writes; memory, descriptors and loop lag over time.
 
 Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes; ``--duration 30m``/``--duration 600``;
-``--quick`` for a 6-second smoke run). Not for CI.
+``--quick`` for a 5-second smoke run). Not for CI.
 
 One ``Consul(max_connections=watches + 4)`` client watches 100 keys (default rate limiter);
 a raw writer updates random keys at ``--rate`` writes/s; every interval
@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,9 @@ def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, lis
 
 async def run(args: argparse.Namespace) -> int:
     lags: list[float] = []
+    mid_snapshot: tracemalloc.Snapshot | None = None
+    if args.tracemalloc:
+        tracemalloc.start(8)
     last: dict[str, bytes] = {}
     samples: list[Sample] = []
     # One connection per long-poll (plus a few): with fewer, queued polls wait for a held one
@@ -183,12 +187,16 @@ async def run(args: argparse.Namespace) -> int:
                     )
                     samples.append(sample)
                     _print_sample(sample)
+                    if args.tracemalloc and mid_snapshot is None and sample.at >= args.duration / 2:
+                        mid_snapshot = tracemalloc.take_snapshot()
                     await watches.restart(rng.sample(watches.keys, args.churn))
             finally:
                 writing.cancel()
                 monitor.cancel()
                 await asyncio.wait({writing, monitor})
             converged = await _converge(watches, last, args.settle)
+            if mid_snapshot is not None:
+                _print_growth(mid_snapshot, tracemalloc.take_snapshot())
             await watches.close()
     print()
     grows, lines = _verdict(samples, args)
@@ -201,6 +209,16 @@ async def run(args: argparse.Namespace) -> int:
     ok = converged and not grows
     print(f"verdict: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
+
+
+def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
+    """The allocation sites that grew most between the two snapshots (second half)."""
+    stats = after.compare_to(before, "traceback")
+    print("\n# tracemalloc: largest growth over the second half")
+    for stat in stats[:8]:
+        print(f"{stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks")
+        for line in stat.traceback.format()[-6:]:
+            print(f"    {line}")
 
 
 def _print_sample(s: Sample) -> None:
@@ -249,10 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=30.0, help="convergence timeout, s")
     parser.add_argument("--max-rss-slope", type=float, default=64.0, help="KiB/min")
     parser.add_argument("--max-fd-slope", type=float, default=0.1, help="descriptors/min")
-    parser.add_argument("--quick", action="store_true", help="6-second smoke run")
+    parser.add_argument("--quick", action="store_true", help="5-second smoke run")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace allocations; print what grew over the second half (slows the run)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.interval, args.settle = 6.0, 1.0, 2.0
+        args.duration, args.interval, args.settle = 5.0, 1.0, 3.0
     return asyncio.run(run(args))
 
 

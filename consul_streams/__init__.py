@@ -3,6 +3,7 @@
 The curated public API; everything else lives in modules starting with ``_``.
 """
 
+from consul_streams import ops as ops  # the operators, as consul_streams.ops
 from consul_streams._client import Consul
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import (
@@ -44,9 +45,11 @@ from consul_streams.typing import (
     TxnResult,
     Weights,
 )
+from consul_streams.watch import Backoff, RateLimit, WatchStats, WatchStream, watch
 
 __all__ = [
     "AgentService",
+    "Backoff",
     "BadRequest",
     "Blocking",
     "BlockingMode",
@@ -73,6 +76,7 @@ __all__ = [
     "Payload",
     "PermissionDenied",
     "Query",
+    "RateLimit",
     "RateLimited",
     "ReadTimeout",
     "RequestTooLarge",
@@ -83,5 +87,8 @@ __all__ = [
     "TxnError",
     "TxnResponse",
     "TxnResult",
+    "WatchStats",
+    "WatchStream",
     "Weights",
+    "watch",
 ]

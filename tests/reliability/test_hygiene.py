@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from consul_streams.testing import DevAgent
 from consul_streams.watch import watch
 
 CYCLES = 1000
+WARM_UP = 30
 #: connections the client's keep-alive pool may legitimately hold (or that are mid-close)
 POOL_SLACK = 8
 #: file descriptors that may appear for reasons unrelated to the cycles (pool, loop internals)
@@ -37,6 +38,7 @@ class Census:
 
     tasks: int
     fds: int
+    blocked: int
     connections: int
     open_responses: int
     sessions: int
@@ -48,6 +50,7 @@ class Census:
         return cls(
             tasks=len(asyncio.all_tasks()),
             fds=len(os.listdir("/proc/self/fd")),
+            blocked=agent.blocked_queries,
             connections=agent.active_connections,
             open_responses=sum(
                 1 for o in objects if isinstance(o, aiohttp.ClientResponse) and not o.closed
@@ -71,12 +74,16 @@ async def debug_loop() -> AsyncIterator[None]:
         loop.set_debug(was)
 
 
+def _value(item: Any) -> Any:
+    return item[0]
+
+
 def _chain(client: Consul) -> Any:
     return (
         watch(client.kv.items("h/"), wait="30s", share=False)
         | ops.match(r"^h/")
         | ops.debounce(0.001)
-        | pipe.map(lambda item: item[0])
+        | pipe.map(_value)
     )
 
 
@@ -113,9 +120,10 @@ async def _leave_by_cancel(stream: Any, agent: DevAgent) -> None:
         await task
 
 
-async def _cycles(agent: DevAgent, client: Consul, make: Callable[[Consul], Any]) -> None:
-    for i in range(CYCLES):
-        stream = make(client)
+async def _cycles(agent: DevAgent, client: Consul, cycles: int) -> None:
+    """Alternate watches and chains, and the three ways of leaving them."""
+    for i in range(cycles):
+        stream = (_watch, _chain)[i % 2](client)
         way = i % 3
         if way == 0:
             await _leave_by_exit(stream)
@@ -126,18 +134,16 @@ async def _cycles(agent: DevAgent, client: Consul, make: Callable[[Consul], Any]
 
 
 @pytest.mark.usefixtures("debug_loop")
-@pytest.mark.parametrize("make", [_watch, _chain], ids=["watch", "operator-chain"])
-async def test_open_close_cycles_leave_nothing_behind(make: Callable[[Consul], Any]) -> None:
+async def test_open_close_cycles_leave_nothing_behind() -> None:
     """1,000 cycles: no growth in tasks, fds, responses, sessions or agent connections."""
     async with DevAgent(jitter=False) as agent:
         client = Consul(agent.url, environ={})
         try:
             await client.kv.put("h/a", "1")
-            await _cycles(agent, client, make)  # warm up the pool and lazy imports
+            await _cycles(agent, client, WARM_UP)  # fill the pool, import lazily
             before = Census.take(agent)
-            await _cycles(agent, client, make)
+            await _cycles(agent, client, CYCLES)
             after = Census.take(agent)
-            assert agent.blocked_queries == 0
         finally:
             await client.aclose()
         assert after.tasks == before.tasks, (before, after)
@@ -145,4 +151,6 @@ async def test_open_close_cycles_leave_nothing_behind(make: Callable[[Consul], A
         assert after.sessions == before.sessions == 1, (before, after)
         assert after.fds <= before.fds + FD_SLACK, (before, after)
         assert after.connections <= before.connections + POOL_SLACK, (before, after)
+        # The agent may not have seen the last cut request yet; a leak would be ~CYCLES / 3.
+        assert after.blocked <= before.blocked + 1, (before, after)
         assert Census.take(agent).sessions == 0
