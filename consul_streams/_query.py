@@ -130,7 +130,9 @@ class Query(Generic[T]):
             return None
         return read_timeout_for_wait(wait if wait is not None else 0.0, slack=self.timeout_slack)
 
-    def build(self, *, index: int = 0, hash: str | None = None, wait: float | None = None) -> Request:
+    def build(
+        self, *, index: int = 0, hash: str | None = None, wait: float | None = None
+    ) -> Request:
         """The request for one round: adds ``index``/``hash`` and ``wait`` by the mode's rules."""
         from consul_streams._rules import format_go_duration
 

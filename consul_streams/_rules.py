@@ -75,7 +75,7 @@ def format_go_duration(seconds: float) -> str:
     """
     if seconds <= 0:
         return "0ms"
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     return f"{max(ms, 1)}ms"
 
 

@@ -41,7 +41,7 @@ def run_error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]
         (("watch", "keyprefix", "--prefix", "", "--match", "("), "--match: invalid regular"),
         (("watch", "key", "--key", "k", "--format", "xml"), "invalid choice: 'xml'"),
         (("kv", "put"), "the following arguments are required: key"),
-        (("dev", "--bind", "0.0.0.0"), "--bind: the dev agent binds to loopback only"),
+        (("dev", "--bind", "example.com"), "--bind: expected an IP address"),
         (("dev", "--port", "x"), "invalid int value: 'x'"),
         (("demo", "--duration", "0"), "--duration: expected a positive number"),
     ],

@@ -247,16 +247,10 @@ async def test_breaking_out_leaves_no_task_connection_or_response(agent: DevAgen
                 assert val(value) == b"x"
                 await within(agent.wait_blocked(1))
                 break
-            await within(_no_blocked(agent))
+            await within(agent.wait_unblocked())
             await within(_settled(before))
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-
-
-async def _no_blocked(agent: DevAgent) -> None:
-    # The dev agent signals new blocked queries, not finished ones: yield until it has none.
-    while agent.blocked_queries:  # noqa: ASYNC110
-        await asyncio.sleep(0)
 
 
 async def _settled(before: set[asyncio.Task[Any]]) -> None:

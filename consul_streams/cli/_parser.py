@@ -158,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run the embedded Consul-compatible dev agent")
     dev.add_argument("--port", type=int, default=8500, help="port (default 8500)")
     dev.add_argument(
-        "--bind", default="127.0.0.1", help="loopback address to bind (127.0.0.1 or ::1)"
+        "--bind",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; 0.0.0.0 also listens beyond this machine)",
     )
 
     demo = sub.add_parser("demo", help="a live watch against the embedded dev agent")

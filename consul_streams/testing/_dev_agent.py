@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ipaddress
 from types import TracebackType
 
 from aiohttp import web
@@ -30,8 +31,26 @@ def _optional_module(name: str) -> object | None:
         raise
 
 
+def is_ip_address(host: object) -> bool:
+    """Whether ``host`` is an IP address literal (or ``"localhost"``) the agent can bind."""
+    if not isinstance(host, str):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the agent reachable from this machine only."""
+    return host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+
+
 class DevAgent:
-    """A Consul-compatible dev agent serving HTTP on loopback.
+    """A Consul-compatible dev agent serving HTTP, on loopback unless told otherwise.
 
     ``async with DevAgent() as agent:`` starts it on ``127.0.0.1`` and a free port
     (``agent.url``); ``restart()`` keeps the port. ``jitter=False`` makes blocking waits exact,
@@ -54,8 +73,12 @@ class DevAgent:
         default_query_time: float = 300.0,
         max_query_time: float = 600.0,
     ) -> None:
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise InvalidArgument("host", "must be a loopback address: '127.0.0.1' or '::1'")
+        if not is_ip_address(host):
+            raise InvalidArgument(
+                "host",
+                f"expected an IP address: '127.0.0.1' (default), '::1', or, to listen beyond "
+                f"this machine, e.g. '0.0.0.0'; got {host!r}",
+            )
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise InvalidArgument("port", "must be an int in 0..65535 (0 = any free port)")
         if acl_default_policy not in ("allow", "deny"):
@@ -139,6 +162,10 @@ class DevAgent:
     async def wait_blocked(self, count: int = 1) -> None:
         """Return once ``count`` blocking queries are waiting (use with asyncio.wait_for)."""
         await self.store.wait_blocked(count)
+
+    async def wait_unblocked(self, count: int = 0) -> None:
+        """Return once at most ``count`` blocking queries are parked (all answered, by default)."""
+        await self.store.wait_unblocked(count)
 
     def add_token(self, token: str) -> None:
         """Make ``token`` valid (besides the management token) when ACLs are on."""

@@ -173,6 +173,13 @@ class StateStore:
             self._blocked_events.append(event)
             await event.wait()
 
+    async def wait_unblocked(self, count: int = 0) -> None:
+        """Return once at most ``count`` queries are blocked waiting (no polling)."""
+        while self.blocked > count:
+            event = asyncio.Event()
+            self._blocked_events.append(event)
+            await event.wait()
+
     @property
     def waiting(self) -> int:
         """How many (topic, query) registrations are pending (for tests and benchmarks)."""

@@ -31,10 +31,18 @@ async def test_defaults_bind_loopback_and_a_free_port(agent: DevAgent) -> None:
     assert "running" in repr(agent)
 
 
+def test_binding_beyond_loopback_must_be_asked_for() -> None:
+    """Loopback by default; another address only when given (nothing is started here)."""
+    assert DevAgent().host == "127.0.0.1"
+    assert DevAgent(host="0.0.0.0").host == "0.0.0.0"
+    assert DevAgent(host="::1").host == "::1"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [
-        ({"host": "0.0.0.0"}, "host"),
+        ({"host": "example.com"}, "host"),
+        ({"host": 127001}, "host"),
         ({"port": -1}, "port"),
         ({"port": "8500"}, "port"),
         ({"acl_default_policy": "maybe"}, "acl_default_policy"),
@@ -81,6 +89,20 @@ async def test_stop_cuts_blocked_queries(http: Http) -> None:
         await asyncio.wait_for(blocked, 5)
     assert http.agent.blocked_queries == 0
     await http.agent.start()
+
+
+async def test_wait_unblocked_returns_once_the_blocked_query_is_answered(http: Http) -> None:
+    await http.put("/v1/kv/a", b"x")
+    idx = (await http.get("/v1/kv/a")).index
+    blocked = asyncio.ensure_future(http.get(f"/v1/kv/a?index={idx}&wait=30s"))
+    await asyncio.wait_for(http.agent.wait_blocked(), 5)
+    unblocked = asyncio.ensure_future(http.agent.wait_unblocked())
+    await asyncio.sleep(0)
+    assert not unblocked.done()  # the query is still parked
+    await http.put("/v1/kv/a", b"y")
+    await asyncio.wait_for(unblocked, 5)
+    assert http.agent.blocked_queries == 0
+    assert (await asyncio.wait_for(blocked, 5)).status == 200
 
 
 async def test_watch_set_wakes_only_on_its_topics() -> None:
