@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -24,6 +25,7 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,7 +40,7 @@ from benchmarks._common import (
 )
 from consul_streams import Consul
 from consul_streams._rules import parse_go_duration
-from consul_streams.watch import watch
+from consul_streams.watch import WatchStream, watch
 
 TICK = 0.05
 _COUNT = "#writes"  # bookkeeping entry of the writer's ``last`` map, not a key
@@ -66,12 +68,14 @@ class Watches:
         self.emits = 0
         self.changed = asyncio.Event()
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.streams: dict[str, WatchStream[Any]] = {}
 
     def start(self, key: str) -> None:
         self.tasks[key] = asyncio.create_task(self._run(key), name=f"soak watch {key}")
 
     async def _run(self, key: str) -> None:
-        async for entry, _meta in watch(self.client.kv.get(key)):
+        stream = self.streams[key] = watch(self.client.kv.get(key))
+        async for entry, _meta in stream:
             self.seen[key] = entry["Value"] if entry else None
             self.emits += 1
             self.changed.set()
@@ -112,13 +116,19 @@ async def _lag_monitor(lags: list[float]) -> None:
         lags.append(max(loop.time() - due, 0.0))
 
 
-async def _writer(writer: Writer, keys: list[str], rate: float, last: dict[str, bytes]) -> None:
-    """Write random keys at ``rate``/s; ``last`` holds each key's newest value (and a count)."""
+async def _writer(
+    writer: Writer, keys: list[str], rate: float, last: dict[str, bytes], stop: asyncio.Event
+) -> None:
+    """Write random keys at ``rate``/s until ``stop``; ``last``: each key's newest value.
+
+    Stopped by an event, not cancelled: a write cancelled in flight may or may not have reached
+    the agent, and ``last`` must be exact for the convergence check.
+    """
     loop = asyncio.get_running_loop()
     rng = random.Random(7)
     due = loop.time()
     n = 0
-    while True:
+    while not stop.is_set():
         key = rng.choice(keys)
         value = f"{n}".encode()
         await writer.put(key, value)
@@ -126,8 +136,9 @@ async def _writer(writer: Writer, keys: list[str], rate: float, last: dict[str, 
         n += 1
         last[_COUNT] = str(n).encode()
         due += 1.0 / rate
-        # Pacing, not waiting for a condition: the writer keeps a steady rate.
-        await asyncio.sleep(max(due - loop.time(), 0.0))
+        # Pacing: the writer keeps a steady rate (and stops at once when told to).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(due - loop.time(), 0.0))
 
 
 def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, list[str]]:
@@ -162,7 +173,8 @@ async def run(args: argparse.Namespace) -> int:
             for key in watches.keys:
                 watches.start(key)
             monitor = asyncio.create_task(_lag_monitor(lags))
-            writing = asyncio.create_task(_writer(writer, watches.keys, args.rate, last))
+            stop = asyncio.Event()
+            writing = asyncio.create_task(_writer(writer, watches.keys, args.rate, last, stop))
             start = time.monotonic()
             rng = random.Random(11)
             print(f"# soak: {args.watches} watches, {args.rate:g} writes/s, ({machine()})")
@@ -191,7 +203,7 @@ async def run(args: argparse.Namespace) -> int:
                         mid_snapshot = tracemalloc.take_snapshot()
                     await watches.restart(rng.sample(watches.keys, args.churn))
             finally:
-                writing.cancel()
+                stop.set()
                 monitor.cancel()
                 await asyncio.wait({writing, monitor})
             converged = await _converge(watches, last, args.settle)
@@ -238,14 +250,24 @@ def _print_sample(s: Sample) -> None:
 async def _converge(watches: Watches, last: dict[str, bytes], timeout: float) -> bool:
     """Whether every watch reaches its key's last written value within ``timeout``."""
 
+    def stale() -> list[str]:
+        return [k for k, v in last.items() if k != _COUNT and watches.seen.get(k) != v]
+
     async def settled() -> None:
-        while any(watches.seen.get(k) != v for k, v in last.items() if k != _COUNT):
+        while stale():
             watches.changed.clear()
             await watches.changed.wait()
 
     try:
         await asyncio.wait_for(settled(), timeout)
     except asyncio.TimeoutError:
+        for key in stale()[:5]:
+            stats = watches.streams[key].stats
+            print(
+                f"stale: {key} holds {watches.seen.get(key)!r}, last written {last[key]!r};"
+                f" requests={stats.requests} last_index={stats.last_index}"
+                f" errors={stats.errors} rate_limited={stats.rate_limited}"
+            )
         return False
     return True
 
