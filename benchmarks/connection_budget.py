@@ -7,10 +7,13 @@ Measured:
 * the peak of concurrent connections the agent saw (target <= the cap; the writer's one
   keep-alive connection is counted by the agent and shown separately);
 * the time for every watch to reach its first value, and to converge after a round of writes
-  that changes every key;
-* two probes of what a saturated cap means (information, not targets): writes to a few keys
-  whose watches may be queued behind the cap rather than parked at the agent (how many are seen
-  within ``--probe-timeout``), and a ``kv.put`` through the same saturated client.
+  that changes every key at once;
+* then three probes of what a saturated cap means (information, not targets): writes to a few
+  random keys, whose watches are most likely queued behind the cap rather than parked at the
+  agent (how many are seen within ``--probe-timeout``); a ``kv.put`` through the same
+  saturated client; and a second round of writes to every key after those probes (whether all
+  watches converge within ``--settle``: a watch that re-queued behind settled ones waits for a
+  held long-poll to return).
 
 Watches use the default rate limiter. The agent runs in a child process.
 """
@@ -84,10 +87,11 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             await asyncio.wait_for(asyncio.gather(first, *rest), 120)
             first_values = time.perf_counter() - started
             saturated = await agent.wait_blocked(args.cap)
+            converge = await _writes_round(writer, board, keys, b"1", 120)
+            after = await agent.wait_blocked(args.cap)
             seen = await _probe_writes(writer, board, keys, args.probes, args.probe_timeout)
             put = await _probe_put(client, args.probe_timeout)
-            converge = await _writes_round(writer, board, keys)
-            after = await agent.wait_blocked(args.cap)
+            again = await _writes_round(writer, board, keys, b"2", args.settle)
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
@@ -96,19 +100,26 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
         ("watches / client max_connections", f"{args.watches:,} / {args.cap}"),
         ("all watches hold their first value", f"{first_values:.2f} s"),
         ("blocking queries held at the agent (saturated)", f"{saturated['blocked']}"),
-        ("probe: writes seen within the probe timeout", f"{seen} of {args.probes}"),
-        ("probe: kv.put through the saturated client", put),
         ("round of writes to every key: all converged in", converge),
         ("peak concurrent connections at the agent", f"{peak}"),
         ("  minus the writer's connection (target <= cap)", f"{peak - WRITER_CONNECTIONS}"),
+        (
+            f"probe: single writes seen within {args.probe_timeout:g} s",
+            f"{seen} of {args.probes}",
+        ),
+        ("probe: kv.put through the saturated client", put),
+        ("a second round of writes after the probes", again),
     ]
 
 
-async def _writes_round(writer: Writer, board: Board, keys: list[str]) -> str:
-    waits = [board.expect(key, b"1", 1) for key in keys]
+async def _writes_round(
+    writer: Writer, board: Board, keys: list[str], value: bytes, timeout: float
+) -> str:
+    """Write ``value`` to every key; how long until every watch holds it (or how many not)."""
+    waits = [board.expect(key, value, 1) for key in keys]
     started = time.perf_counter()
-    await writer.put_many((key, b"1") for key in keys)
-    done, pending = await asyncio.wait(waits, timeout=120)
+    await writer.put_many((key, value) for key in keys)
+    done, pending = await asyncio.wait(waits, timeout=timeout)
     elapsed = time.perf_counter() - started
     if pending:
         return f"NO: {len(pending)} of {len(keys)} stale after {elapsed:.0f} s"
@@ -121,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", type=int, default=100, help="Consul(max_connections=)")
     parser.add_argument("--probes", type=int, default=10)
     parser.add_argument("--probe-timeout", type=float, default=3.0)
+    parser.add_argument("--settle", type=float, default=20.0, help="second round timeout, s")
     parser.add_argument("--quick", action="store_true", help="200 watches under a cap of 20")
     args = parser.parse_args(argv)
     if args.quick:
-        args.watches, args.cap, args.probe_timeout = 200, 20, 1.0
+        args.watches, args.cap, args.probe_timeout, args.settle = 200, 20, 1.0, 3.0
     rows = asyncio.run(run(args))
     print(f"# connection budget ({machine()})")
     print_table(("measure", "result"), rows)

@@ -6,6 +6,7 @@ import gc
 import hashlib
 import logging
 import ssl
+import sys
 import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -299,7 +300,14 @@ async def test_https_with_ca_client_cert_and_server_name(
     [
         {"ca_file": None},  # the self-signed server is not in the system pool
         {"tls_server_name": None},  # 127.0.0.1 is not the certificate's name
-        {"cert": None, "key": None},  # the server wants a client certificate
+        pytest.param(
+            {"cert": None, "key": None},  # the server wants a client certificate
+            # Python 3.10's sslproto never closes a transport whose handshake the peer
+            # aborted (the 3.11 rewrite of asyncio's TLS fixed it); the leak is asyncio's.
+            marks=pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+            if sys.version_info < (3, 11)
+            else (),
+        ),
     ],
 )
 async def test_https_failures_are_connect_errors(
