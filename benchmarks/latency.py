@@ -1,7 +1,8 @@
 """Propagation latency: write acknowledged -> value received, ping-pong over one key.
 
 Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
-``--plot docs/benchmarks-latency.png`` to draw the distributions).
+``--plot docs/benchmarks-latency.png`` to draw the distributions, ``--diagnose`` to add a run
+of ``watch()`` patched to hand values to consumers before sending its next request).
 
 Clients, each a watcher task that timestamps a value the moment it is decoded:
 

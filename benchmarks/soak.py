@@ -6,7 +6,8 @@ Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes; ``--duration 30m``/``-
 One ``Consul(max_connections=watches + 4)`` client watches 100 keys (default rate limiter); a
 raw writer updates random keys at ``--rate`` writes/s; every interval ``--churn`` watches are
 closed and reopened, so teardown paths run too (``--client raw``: hand-written aiohttp loops
-instead of ``watch()``, a control). Every ``--interval`` it prints RSS, live Python blocks,
+instead of ``watch()``, a control). Every ``--interval`` it runs a full ``gc.collect()``
+(``--no-collect`` to skip) and prints RSS, live Python blocks,
 open descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
 Before measuring, ``--warmup`` reopened watches bring the allocator to its plateau (see
 ``_warm_up``). At the end every watch must converge on its key's last write, and a
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import random
 import statistics
@@ -144,12 +146,14 @@ def _slope(points: list[tuple[float, float]]) -> tuple[float, float]:
     return fit.slope, statistics.correlation(xs, ys)
 
 
-async def _lag_monitor(lags: list[float]) -> None:
+async def _lag_monitor(lags: list[float], paused_until: list[float]) -> None:
+    """Append the lateness of a 50 ms ticker; ticks spanning a deliberate pause are skipped."""
     loop = asyncio.get_running_loop()
     while True:
         due = loop.time() + TICK
         await asyncio.sleep(TICK)
-        lags.append(max(loop.time() - due, 0.0))
+        if due > paused_until[0]:
+            lags.append(max(loop.time() - due, 0.0))
 
 
 async def _writer(
@@ -238,7 +242,8 @@ async def run(args: argparse.Namespace) -> int:
             for key in watches.keys:
                 watches.start(key)
             await _warm_up(watches, args.warmup)
-            monitor = asyncio.create_task(_lag_monitor(lags))
+            paused_until = [0.0]
+            monitor = asyncio.create_task(_lag_monitor(lags, paused_until))
             stop = asyncio.Event()
             writing = asyncio.create_task(_writer(writer, watches.keys, args.rate, last, stop))
             start = time.monotonic()
@@ -254,6 +259,11 @@ async def run(args: argparse.Namespace) -> int:
                     await asyncio.sleep(min(args.interval, args.duration - elapsed))
                     if failed := watches.failed():
                         raise RuntimeError(f"watches ended: {failed[:5]}")
+                    if args.collect:
+                        # Count live memory: closing a watch leaves reference cycles that only
+                        # a full collection frees, and 10 minutes may hold none.
+                        gc.collect()
+                        paused_until[0] = asyncio.get_running_loop().time()
                     window, lags[:] = lags[:], []
                     await agent.clear_requests()
                     sample = Sample(
@@ -358,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--churn", type=int, default=10, help="watches reopened per interval")
     parser.add_argument("--settle", type=float, default=30.0, help="convergence timeout, s")
     parser.add_argument("--max-rss-slope", type=float, default=64.0, help="KiB/min")
+    parser.add_argument(
+        "--no-collect",
+        dest="collect",
+        action="store_false",
+        help="sample without a full gc.collect() first (cyclic garbage then counts as growth)",
+    )
     parser.add_argument(
         "--warmup", type=int, default=10_000, help="watches reopened before measuring"
     )

@@ -7,6 +7,7 @@ job (``watch.py``), so several consumers with different emit policies can share 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Hashable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from consul_streams._budget import Lease, LongPollBudget, budget_for
 from consul_streams._clock import Clock
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
@@ -113,6 +115,9 @@ class WatchStats:
     index_resets: int = 0
     retries: int = 0
     rate_limited: int = 0  #: rounds delayed by the token bucket
+    #: blocking requests aborted to give their long-poll slot to a waiting watch (re-sent with
+    #: the same index; not errors)
+    preempted: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     last_index: int = 0
     last_hash: str | None = None
@@ -160,6 +165,9 @@ class Poller:
         self._seq = 0
         self._previous: tuple[Any] | None = None
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
+        self._budget: LongPollBudget | None = None
+        #: set by the hub before it cancels the poll: a cancellation then is never a preemption
+        self.stopping = False
 
     def _should_retry(self, exc: ConsulError) -> bool:
         policy = self.config.retry
@@ -186,15 +194,54 @@ class Poller:
             return
         self._index = new
 
+    def _blocking(self) -> bool:
+        mode = self.query.mode
+        if mode is BlockingMode.NONE:
+            return False
+        if mode is BlockingMode.HASH:
+            return bool(self._hash)
+        return self._index > 0
+
     async def _fetch(self) -> tuple[Any, Meta]:
         mode = self.query.mode
         if mode is BlockingMode.NONE:
             return await self.query.fetch()
-        return await self.query.fetch(index=self._index, hash=self._hash, wait=self.config.wait)
+        if self._budget is None or not self._blocking():
+            # Non-blocking reads return at once: they take no long-poll slot.
+            return await self.query.fetch(index=self._index, hash=self._hash, wait=self.config.wait)
+        while True:
+            lease = await self._budget.acquire()
+            try:
+                return await self.query.fetch(
+                    index=self._index, hash=self._hash, wait=self.config.wait
+                )
+            except asyncio.CancelledError:
+                if not self._preempted(lease):
+                    raise
+            finally:
+                lease.release()
+            # Preempted: not an error. Same index, no backoff; the lease queue is FIFO, so this
+            # poll goes to the back and every other waiting watch is served first.
+            self.stats.preempted += 1
+            log.debug("%r: preempted, re-queued with index=%d", self.query, self._index)
 
-    async def run(self, publish: Callable[[Round], None]) -> None:
-        """Poll until cancelled; raise the first error the retry policy does not retry."""
+    def _preempted(self, lease: Lease) -> bool:
+        """Whether a CancelledError is only the budget's preemption (not a real cancel)."""
+        if not lease.preempted or self.stopping:
+            return False
+        task = asyncio.current_task()
+        uncancel = getattr(task, "uncancel", None)
+        # Python >= 3.11 counts cancel requests: more than ours means a real one arrived too.
+        return uncancel is None or uncancel() == 0
+
+    async def run(self, publish: Callable[[Round], bool]) -> None:
+        """Poll until cancelled; raise the first error the retry policy does not retry.
+
+        ``publish`` returns whether it woke a consumer: the poll then yields once before
+        its next request, so the consumers get the value before a new request goes out.
+        """
         clock = self.config.clock
+        self._budget = budget_for(self.query.transport, clock)
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
@@ -222,9 +269,14 @@ class Poller:
                 self.stats.unchanged += 1
             self._previous = (value,)
             self._seq += 1
-            publish(Round(self._seq, value, meta, changed))
+            woke = publish(Round(self._seq, value, meta, changed))
             if self._bucket is not None:
                 waited = await self._bucket.take()
                 if waited:
                     self.stats.rate_limited += 1
                     log.debug("%r: rate limited for %.3fs", self.query, waited)
+                    continue
+            if woke:
+                # Let the woken consumers take the value before the next request is sent:
+                # that send (a syscall that wakes the agent) would otherwise delay them.
+                await asyncio.sleep(0)

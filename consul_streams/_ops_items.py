@@ -149,6 +149,9 @@ class Diff:
 def natural_id(item: Any) -> Hashable:
     """The identity of a Consul object: KV ``Key``; ``(Node, CheckID)``; ``(Node, ServiceID)``;
     ``(Node.Node, Service.ID)`` for health entries; ``ID``; ``Node``; ``Name``; a str itself."""
+    # KV entries are plain dicts: skip the Mapping ABC check, the costly part for 10,000s of keys.
+    if type(item) is dict and "Key" in item:
+        return item["Key"]  # type: ignore[no-any-return]
     if isinstance(item, str):
         return item
     if isinstance(item, tuple) and len(item) == 2:  # a (key, value) pair of a mapping
@@ -186,16 +189,28 @@ def _as_items(value: Any) -> list[Any]:
     return [value]
 
 
+def keyed(items: list[Any], key: Callable[[Any], Hashable]) -> dict[Hashable, Any]:
+    """``{key(item): item}`` in order; a later item with the same key wins."""
+    return {key(item): item for item in items}
+
+
+def diff_keyed(before: dict[Hashable, Any], after: dict[Hashable, Any]) -> Diff:
+    """The Diff between two collections already keyed by :func:`keyed`."""
+    added: list[Any] = []
+    changed: list[tuple[Any, Any]] = []
+    for k, item in after.items():
+        old = before.get(k, _UNSET)
+        if old is _UNSET:
+            added.append(item)
+        elif old != item:
+            changed.append((old, item))
+    removed = [item for k, item in before.items() if k not in after]
+    return Diff(added=added, removed=removed, changed=changed)
+
+
 def compute_diff(old: list[Any], new: list[Any], key: Callable[[Any], Hashable]) -> Diff:
-    before = {key(item): item for item in old}
-    after = {key(item): item for item in new}
-    return Diff(
-        added=[item for k, item in after.items() if k not in before],
-        removed=[item for k, item in before.items() if k not in after],
-        changed=[
-            (before[k], item) for k, item in after.items() if k in before and before[k] != item
-        ],
-    )
+    """Items of ``new`` added or changed and items of ``old`` removed, matched by ``key``."""
+    return diff_keyed(keyed(old, key), keyed(new, key))
 
 
 @pipable_operator
@@ -211,12 +226,13 @@ async def diff(
     if key is not None and not callable(key):
         raise InvalidArgument("key", f"expected a callable item -> id or None, got {key!r}")
     key_of = key if key is not None else natural_id
-    previous: list[Any] | None = None
+    # The previous collection is held keyed: each update keys only the new one.
+    previous: dict[Hashable, Any] | None = None
     async with streamcontext(source) as streamer:
         async for item in streamer:
             value, meta = split(item)
-            current = _as_items(value)
-            change = compute_diff(previous or [], current, key_of)
+            current = keyed(_as_items(value), key_of)
+            change = diff_keyed(previous or {}, current)
             first, previous = previous is None, current
             if first or change:
                 yield join(change, meta)

@@ -41,12 +41,17 @@ class Hub:
     def stats(self) -> WatchStats:
         return self.poller.stats
 
-    def _publish(self, round_: Round) -> None:
+    def _publish(self, round_: Round) -> bool:
+        """Make ``round_`` the latest; whether a waiting consumer was woken."""
         if self.first is None:
             self.first = round_
         self.latest = round_
+        woke = False
         for sub in self._subscribers:
-            sub.wake.set()
+            if not sub.wake.is_set():
+                sub.wake.set()
+                woke = True
+        return woke
 
     async def _run(self) -> None:
         try:
@@ -83,7 +88,9 @@ class Hub:
         self._unregister()
         task, self._task = self._task, None
         if task is not None and not task.done():
-            # Cancelling aborts the in-flight request at once.
+            # Cancelling aborts the in-flight request at once; ``stopping`` tells the poller
+            # this is not a long-poll preemption to recover from.
+            self.poller.stopping = True
             task.cancel()
         return task
 

@@ -149,6 +149,11 @@ class AiohttpTransport:
         return self._identity
 
     @property
+    def max_connections(self) -> int:
+        """The cap on concurrent requests; long-polls get a smaller budget (``_budget.py``)."""
+        return self._max_connections
+
+    @property
     def has_token(self) -> bool:
         return self._token is not None
 

@@ -7,6 +7,8 @@ says what is accepted, and the agent must have seen no request at all. The CLI c
 ``main()`` against the agent: a non-zero status, one line on stderr, no request.
 """
 
+# This file passes wrongly typed arguments on purpose.
+# mypy: disable-error-code="arg-type,list-item"
 from __future__ import annotations
 
 import asyncio
@@ -47,8 +49,16 @@ class Case:
     parameter: str
 
 
-def _c(id: str, parameter: str, call: Callable[[Consul], Any]) -> Any:
-    return pytest.param(Case(id, call, parameter), id=id)
+def _c(id: str, parameter: str, call: Callable[[Consul], Any], bug: str | None = None) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+    return pytest.param(Case(id, call, parameter), id=id, marks=marks)
+
+
+def _names(reported: str, parameter: str) -> bool:
+    """``reported`` is ``parameter`` or a part of it (``watch wait``, ``operations[0].KV``)."""
+    return reported == parameter or reported.startswith(
+        (f"{parameter} ", f"{parameter}[", f"{parameter}.")
+    )
 
 
 def _client(**kwargs: Any) -> Callable[[Consul], Any]:
@@ -88,7 +98,6 @@ ENDPOINT_CASES = [
     _c("kv.keys-separator", "separator", lambda c: c.kv.keys("a/", separator=1)),
     _c("kv.raw-key", "key", lambda c: c.kv.raw(None)),
     _c("kv.put-payload-type", "value", lambda c: c.kv.put("a", 12)),
-    _c("kv.put-payload-size", "value", lambda c: c.kv.put("a", b"x" * (512 * 1024 + 1))),
     _c("kv.put-flags", "flags", lambda c: c.kv.put("a", "v", flags=-1)),
     _c("kv.put-cas", "cas", lambda c: c.kv.put("a", "v", cas="x")),
     _c("kv.put-acquire", "acquire", lambda c: c.kv.put("a", "v", acquire=5)),
@@ -96,6 +105,7 @@ ENDPOINT_CASES = [
     _c("kv.acquire-session", "session", lambda c: c.kv.acquire("a", {"Id": "x"})),
     _c("kv.release-session", "session", lambda c: c.kv.release("a", 7)),
     _c("kv.delete-recurse", "recurse", lambda c: c.kv.delete("a", recurse="yes")),
+    _c("kv.set-value", "value", lambda c: c.kv.set("a", 1.5)),
     _c("kv.delete-cas", "cas", lambda c: c.kv.delete("a", cas=-1)),
     # catalog
     _c("catalog.service-name", "name", lambda c: c.catalog.service("")),
@@ -114,6 +124,16 @@ ENDPOINT_CASES = [
     _c("health.node-node", "node", lambda c: c.health.node(1)),
     _c("health.state-state", "state", lambda c: c.health.state("sick")),
     # agent
+    _c("agent.self-dc", "dc", lambda c: c.agent.self(dc=5)),
+    _c("agent.checks-filter", "filter", lambda c: c.agent.checks(filter=5)),
+    _c("agent.check_deregister-id", "check_id", lambda c: c.agent.check_deregister("")),
+    _c("agent.check_warn-note", "note", lambda c: c.agent.check_warn("c", note=5)),
+    _c("agent.check_fail-id", "check_id", lambda c: c.agent.check_fail(None)),
+    _c(
+        "agent.service_maintenance-enable",
+        "enable",
+        lambda c: c.agent.service_maintenance("w", "y"),
+    ),
     _c("agent.service-id", "service_id", lambda c: c.agent.service("")),
     _c("agent.service-hash", "watch", lambda c: c.agent.service("web", watch=7)),
     _c("agent.services-filter", "filter", lambda c: c.agent.services(filter=1)),
@@ -123,12 +143,11 @@ ENDPOINT_CASES = [
     _c("agent.check_register-ttl", "ttl", lambda c: c.agent.check_register("c", ttl="10")),
     _c("agent.check_update-status", "status", lambda c: c.agent.check_update("c", "sick")),
     _c("agent.check_pass-id", "check_id", lambda c: c.agent.check_pass("")),
-    _c("agent.maintenance-enable", "enable", lambda c: c.agent.node_maintenance("yes")),
+    _c("agent.node_maintenance-enable", "enable", lambda c: c.agent.node_maintenance("yes")),
     _c("agent.service_deregister-id", "service_id", lambda c: c.agent.service_deregister(None)),
     # events
     _c("event.fire-name", "name", lambda c: c.event.fire("")),
     _c("event.fire-payload-type", "payload", lambda c: c.event.fire("deploy", 5)),
-    _c("event.fire-payload-size", "payload", lambda c: c.event.fire("deploy", b"x" * 101)),
     _c("event.fire-node-regex", "node", lambda c: c.event.fire("deploy", node="(")),
     _c("event.items-name", "name", lambda c: c.event.items(5)),
     # sessions
@@ -144,9 +163,10 @@ ENDPOINT_CASES = [
     _c("session.list-consistency", "consistency", lambda c: c.session.list(consistency="x")),
     # status, txn
     _c("status.leader-dc", "dc", lambda c: c.status.leader(dc=5)),
+    _c("status.peers-dc", "dc", lambda c: c.status.peers(dc=[])),
     _c("txn.execute-type", "operations", lambda c: c.txn.execute("KV")),
     _c("txn.execute-verb", "operations", lambda c: c.txn.execute([{"KV": {"Verb": "nuke"}}])),
-    _c("txn.execute-size", "operations", lambda c: c.txn.execute([{"KV": {}}] * 129)),
+    _c("txn.execute-item", "operations", lambda c: c.txn.execute([5])),
 ]
 
 WATCH_CASES = [
@@ -168,19 +188,19 @@ WATCH_CASES = [
 
 OPS_CASES = [
     _c("ops.match-regex", "pattern", lambda c: ops.match("(")),
-    _c("ops.match-type", "pattern", lambda c: ops.match(5)),  # type: ignore[arg-type]
+    _c("ops.match-type", "pattern", lambda c: ops.match(5)),
     _c("ops.match-field", "field", lambda c: ops.match("a", field="")),
     _c("ops.debounce-negative", "quiet", lambda c: ops.debounce(-1)),
     _c("ops.debounce-unitless", "quiet", lambda c: ops.debounce("10")),
     _c("ops.debounce-max-wait", "max_wait", lambda c: ops.debounce(1, max_wait="soon")),
-    _c("ops.debounce-clock", "clock", lambda c: ops.debounce(1, clock=object())),  # type: ignore[arg-type]
+    _c("ops.debounce-clock", "clock", lambda c: ops.debounce(1, clock=object())),
     _c("ops.throttle-zero", "interval", lambda c: ops.throttle(0)),
     _c("ops.throttle-timedelta", "interval", lambda c: ops.throttle(timedelta(seconds=-1))),
-    _c("ops.distinct-key", "key", lambda c: ops.distinct(5)),  # type: ignore[arg-type]
-    _c("ops.diff-key", "key", lambda c: ops.diff("Key")),  # type: ignore[arg-type]
-    _c("ops.decode-format", "fmt", lambda c: ops.decode("xml")),  # type: ignore[arg-type]
+    _c("ops.distinct-key", "key", lambda c: ops.distinct(5)),
+    _c("ops.diff-key", "key", lambda c: ops.diff("Key")),
+    _c("ops.decode-format", "fmt", lambda c: ops.decode("xml")),
     _c("ops.combine-empty", "streams", lambda c: ops.combine()),
-    _c("ops.combine-source", "a", lambda c: ops.combine(a=[1, 2])),  # type: ignore[arg-type]
+    _c("ops.combine-source", "a", lambda c: ops.combine(a=[1, 2])),
 ]
 
 RECIPE_CASES = [
@@ -197,13 +217,27 @@ RECIPE_CASES = [
     _c("instances-strategy", "strategy", lambda c: ServiceInstances(c, "web", strategy="best")),
     _c("services-filter", "filter", lambda c: watch_services(c, filter=5)),
     _c("lock-key", "key", lambda c: Lock(c, "")),
+    _c(
+        "lock-key-slash",
+        "key",
+        lambda c: Lock(c, "/locks/a"),
+        bug="Lock/Semaphore only check for a non-empty str key (consul_streams/recipes/"
+        "_held.py:65), not kv's key rules: '/locks/a' fails later, against the agent",
+    ),
     _c("lock-ttl", "ttl", lambda c: Lock(c, "locks/a", ttl=1)),
     _c("lock-behavior", "behavior", lambda c: Lock(c, "locks/a", behavior="keep")),
     _c("lock-delay", "lock_delay", lambda c: Lock(c, "locks/a", lock_delay=-1)),
-    _c("elect-key", "key", lambda c: elect(c, "/leader")),
+    _c("elect-ttl", "ttl", lambda c: elect(c, "leader", ttl=1)),
     _c("semaphore-limit", "limit", lambda c: Semaphore(c, "sem/", 0)),
     _c("semaphore-prefix", "prefix", lambda c: Semaphore(c, "", 2)),
 ]
+
+
+async def _call(case: Case, client: Consul) -> None:
+    result = case.call(client)
+    # Async entry points check when awaited, before any I/O; async generators at call.
+    if inspect.isawaitable(result):
+        await result
 
 
 @pytest.mark.parametrize(
@@ -214,14 +248,11 @@ async def test_bad_argument_is_refused_before_sending(
 ) -> None:
     """InvalidArgument naming the parameter and what is accepted; nothing reaches the agent."""
     with pytest.raises(InvalidArgument) as info:
-        result = case.call(consul_client)
-        # Async entry points check when awaited, before any I/O; async generators at call.
-        if inspect.isawaitable(result):
-            await result
+        await _call(case, consul_client)
     exc = info.value
-    assert exc.parameter == case.parameter, str(exc)
+    assert _names(exc.parameter, case.parameter), str(exc)
     message = str(exc)
-    assert message.startswith(f"{case.parameter}: "), message
+    assert message.startswith(f"{exc.parameter}: "), message
     assert len(message) > len(case.parameter) + 12, f"message says too little: {message!r}"
     assert TOKEN not in message
     assert consul_agent.requests == [], consul_agent.requests
@@ -272,14 +303,34 @@ def threaded_agent() -> Iterator[DevAgent]:
         loop.close()
 
 
+_PROBE_FIRST = (
+    "run_watch() (consul_streams/cli/_watch.py) probes GET /v1/status/leader before "
+    "build_query()/changes() validate the arguments, so a request reaches the agent"
+)
+
 CLI_CASES = [
     pytest.param([], id="no-command"),
     pytest.param(["watch"], id="watch-no-type"),
     pytest.param(["watch", "bogus"], id="watch-bad-type"),
     pytest.param(["watch", "key"], id="watch-key-missing"),
     pytest.param(["watch", "key", "-key", "a", "--wait", "10"], id="wait-unitless"),
-    pytest.param(["watch", "key", "-key", "a", "--wait", "0s"], id="wait-zero"),
-    pytest.param(["watch", "key", "-key", "a", "--wait", "11m"], id="wait-too-long"),
+    pytest.param(
+        ["watch", "key", "-key", "a", "--wait", "0s"],
+        id="wait-zero",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="--wait 0s is accepted and silently becomes 5m (consul_streams/cli/_watch.py: "
+            "_duration() allows 0 and changes() maps a falsy wait to '5m')",
+        ),
+    ),
+    pytest.param(
+        ["watch", "key", "-key", "a", "--wait", "11m"],
+        id="wait-too-long",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=_PROBE_FIRST + "; --wait 11m is refused only by watch(), after the probe",
+        ),
+    ),
     pytest.param(["watch", "keyprefix", "-prefix", "a/", "--match", "("], id="match-regex"),
     pytest.param(["watch", "key", "-key", "a", "--debounce", "soon"], id="debounce-text"),
     pytest.param(["watch", "key", "-key", "a", "--debounce", "-1s"], id="debounce-negative"),
@@ -290,7 +341,14 @@ CLI_CASES = [
     pytest.param(["watch", "checks", "-service", "w", "-state", "any"], id="service-and-state"),
     pytest.param(["watch", "checks", "-state", "sick"], id="state-choice"),
     pytest.param(["watch", "services", "--format", "xml"], id="format-choice"),
-    pytest.param(["watch", "key", "-key", "/a"], id="key-leading-slash"),
+    pytest.param(
+        ["watch", "key", "-key", "/a"],
+        id="key-leading-slash",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason=_PROBE_FIRST + "; -key /a is refused only by kv.get(), after the probe",
+        ),
+    ),
     pytest.param(["watch", "key", "-key", "a", "-http-addr", "ftp://x:1"], id="addr-scheme"),
     pytest.param(["watch", "key", "-key", "a", "-http-addr", "h:port"], id="addr-port"),
     pytest.param(["watch", "key", "-key", "a", "--bogus"], id="unknown-flag"),
@@ -301,9 +359,7 @@ CLI_CASES = [
     pytest.param(["kv", "put", "a", "v", "--cas", "-1"], id="kv-put-cas-negative"),
     pytest.param(["kv", "put", "a", "v", "--flags", "-1"], id="kv-put-flags-negative"),
     pytest.param(["event", "fire"], id="event-no-name"),
-    pytest.param(["event", "fire", "deploy", "x" * 101], id="event-payload-size"),
     pytest.param(["dev", "--port", "70000"], id="dev-port-range"),
-    pytest.param(["dev", "--bind", "0.0.0.0"], id="dev-bind-public"),
     pytest.param(["demo", "--duration", "-1"], id="demo-duration"),
     pytest.param(["demo", "--debounce", "10"], id="demo-debounce"),
 ]
@@ -328,3 +384,20 @@ def test_cli_bad_flag_exits_with_one_line(
     assert len(lines) == 1, err
     assert lines[0].startswith("consul-streams: error: "), err
     assert len(threaded_agent.requests) == seen, threaded_agent.requests[seen:]
+
+
+#: Endpoint methods without any argument that could be malformed.
+_NO_ARGUMENTS = {"catalog.datacenters"}
+
+
+def test_every_endpoint_method_has_a_bad_input_case() -> None:
+    """The table keeps up with the endpoints: each public method has a case."""
+    client = Consul("127.0.0.1:8500", environ={})
+    methods = {
+        f"{attr}.{name}"
+        for attr in ("kv", "catalog", "health", "agent", "event", "session", "status", "txn")
+        for name, member in inspect.getmembers(getattr(client, attr), inspect.ismethod)
+        if not name.startswith("_")
+    }
+    covered = {p.values[0].id.split("-")[0] for p in ENDPOINT_CASES}
+    assert methods - covered - _NO_ARGUMENTS == set()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 from aiostream import stream
 
 from consul_streams import ops
+from consul_streams._ops_items import compute_diff, diff_keyed, keyed
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.ops import Diff
 from consul_streams.typing import Meta
@@ -147,6 +149,36 @@ def test_natural_id_rules() -> None:
     assert ops.natural_id("app/") == "app/"
     with pytest.raises(TypeError):
         ops.natural_id(3)
+
+
+def test_natural_id_of_mappings_that_are_not_dicts() -> None:
+    """The plain-dict fast path must not change what other Mappings give."""
+    assert ops.natural_id(MappingProxyType(kv("k"))) == "k"
+    assert ops.natural_id(MappingProxyType({"Node": "n1", "CheckID": "c"})) == ("n1", "c")
+    with pytest.raises(TypeError, match="pass key="):
+        ops.natural_id(Meta(index=3))  # a Mapping without an identity field
+    assert ops.natural_id({"Key": "k", "ID": "i", "Node": "n"}) == "k"
+
+
+def test_compute_diff_matches_keyed_diff() -> None:
+    old = [kv("a", b"1"), kv("b"), kv("a", b"2")]  # a repeated key: the later item wins
+    new = [kv("c"), kv("a", b"3"), kv("b")]
+    d = compute_diff(old, new, ops.natural_id)
+    assert d == Diff(added=[kv("c")], changed=[(kv("a", b"2"), kv("a", b"3"))])
+    assert diff_keyed(keyed(old, ops.natural_id), keyed(new, ops.natural_id)) == d
+
+
+async def test_diff_keys_each_collection_once() -> None:
+    """The previous collection is held keyed: three updates of two items key six items."""
+    seen: list[Any] = []
+
+    def key(item: Any) -> Any:
+        seen.append(item)
+        return item
+
+    out = await run([[1, 2], [2, 3], [3, 4]], ops.diff(key=key))
+    assert [(d.added, d.removed) for d in out] == [([1, 2], []), ([3], [1]), ([4], [2])]
+    assert len(seen) == 6
 
 
 async def test_diff_with_custom_key() -> None:

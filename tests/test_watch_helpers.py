@@ -59,6 +59,8 @@ class FakeTransport:
         self._waiting: dict[str, collections.deque[asyncio.Future[Reply]]] = {}
         self._changed = asyncio.Event()
         self._limit = asyncio.Semaphore(max_connections) if max_connections else None
+        #: read by the long-poll budget (``_budget.budget_for``); None: no budget
+        self.max_connections = max_connections
         self._handler = handler
 
     @property

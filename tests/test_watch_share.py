@@ -88,7 +88,22 @@ async def test_pipes_into_aiostream_operators_without_warnings() -> None:
     t.push(Reply("a", index=1))
     xs = fast(kv_query(t)) | pipe.map(_upper_value) | pipe.take(1)
     assert await within(stream.list(xs)) == ["A"]
-    assert t.cancellations == 1
+    # The consumer takes the value before the poll sends its next request, so closing after
+    # one item leaves nothing to abort: one request, none in flight.
+    assert len(t.requests) == 1
+    assert t.inflight == 0
+
+
+async def test_a_woken_consumer_gets_the_value_before_the_next_request_is_sent() -> None:
+    """The poll yields once after waking consumers (latency: the send would delay them)."""
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    sent = -1
+    async for value, _ in fast(kv_query(t)):
+        assert value == "a"
+        sent = len(t.requests)
+        break
+    assert sent == 1
 
 
 async def test_cancelling_the_consumer_aborts_the_request_at_once() -> None:

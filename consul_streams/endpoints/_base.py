@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -26,6 +28,7 @@ __all__ = [
     "Params",
     "b64decode",
     "b64encode",
+    "check_bool",
     "check_name",
     "check_text",
     "check_uint",
@@ -75,6 +78,13 @@ def check_text(value: str, parameter: str) -> str:
     return value
 
 
+def check_bool(value: object, parameter: str) -> bool:
+    """Return ``value`` if it is a bool; a truthy ``"yes"`` or ``1`` must not pass as True."""
+    if not isinstance(value, bool):
+        raise InvalidArgument(parameter, f"expected True or False, got {value!r}")
+    return value
+
+
 def path_segment(value: object, parameter: str) -> str:
     """Percent-encode one path segment (a service, node, check or session name)."""
     # "/" is encoded too: a name is one segment, Consul decodes it back before routing.
@@ -104,16 +114,28 @@ def b64encode(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+if sys.version_info >= (3, 11):
+    # What base64.b64decode(validate=True) runs on 3.11+, minus its two Python layers:
+    # non-alphabet characters, bad padding and data after padding all raise.
+    _a2b_strict: Callable[[str], bytes] = functools.partial(binascii.a2b_base64, strict_mode=True)
+else:  # pragma: no cover - Python 3.10 has no strict_mode
+    _a2b_strict = functools.partial(base64.b64decode, validate=True)
+
+
 def b64decode(value: object, field: str, response: Response | None = None) -> bytes:
     """Decode a base64 []byte field; ``null`` and ``""`` both mean empty."""
-    if value is None or value == "":
+    if type(value) is str:  # the hot path: one KV value per entry of a large prefix
+        if not value:
+            return b""
+        try:
+            return _a2b_strict(value)
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
+            raise _decode_error(f"{field}: invalid base64 ({exc})", response) from None
+    if value is None:
         return b""
     if not isinstance(value, str):
         raise _decode_error(f"{field}: expected base64 text, got {type(value).__name__}", response)
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _decode_error(f"{field}: invalid base64 ({exc})", response) from None
+    return b64decode(str(value), field, response)  # a str subclass: decode its plain text
 
 
 def _decode_error(message: str, response: Response | None) -> DecodeError:

@@ -19,6 +19,7 @@ from consul_streams._query import Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     b64decode,
+    check_bool,
     check_text,
     check_uint,
     common_params,
@@ -30,7 +31,7 @@ from consul_streams.endpoints._base import (
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import Blocking, Consistency, KVEntry, ObjectID, Payload, parse_id
 
-__all__ = ["KV", "check_key", "decode_kv_entry", "kv_path"]
+__all__ = ["KV", "check_key", "decode_kv_entries", "decode_kv_entry", "kv_path"]
 
 _OK_OR_MISSING = frozenset({200, 404})
 
@@ -56,25 +57,55 @@ def kv_path(key: str) -> str:
 
 
 def decode_kv_entry(raw: object, response: Response | None = None) -> KVEntry:
-    """A KVEntry from Consul's JSON (``Value`` base64 -> bytes, null -> ``b""``)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("Key"), str):
-        message = f"expected a KV entry object, got {raw!r:.80}"
-        if response is None:
-            raise DecodeError(message)
-        raise DecodeError(message, method=response.method, url=response.url, body=response.body)
-    entry = dict(raw)
-    entry["Value"] = b64decode(raw.get("Value"), "Value", response)
-    entry.setdefault("Flags", 0)
-    entry.setdefault("LockIndex", 0)
-    if not entry.get("Session"):
-        entry.pop("Session", None)
-    return cast(KVEntry, entry)
+    """A KVEntry from Consul's JSON (``Value`` base64 -> bytes, null -> ``b""``).
+
+    ``raw`` is left unchanged; the entry is a new dict.
+    """
+    if not isinstance(raw, dict):
+        raise _not_an_entry(raw, response)
+    return decode_kv_entries([dict(raw)], response)[0]
+
+
+def decode_kv_entries(raw: object, response: Response | None = None) -> list[KVEntry]:
+    """KVEntries from a JSON array just parsed for this purpose (``null`` -> ``[]``).
+
+    Note: the entry dicts of ``raw`` are completed in place and returned, not copied: a large
+    prefix is 10,000s of entries per answer, and the parsed JSON has no other owner.
+    """
+    if not isinstance(raw, list):
+        if raw is None:
+            return []
+        raise _error(f"expected a JSON array, got {type(raw).__name__}", response)
+    # One loop, no call per entry but the base64 one: this runs for every key of a prefix on
+    # every change of any of them.
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Key"), str):
+            raise _not_an_entry(entry, response)
+        entry["Value"] = b64decode(entry.get("Value"), "Value", response)
+        # Consul always sends Flags and LockIndex; membership tests cost less than setdefault.
+        if "Flags" not in entry:
+            entry["Flags"] = 0
+        if "LockIndex" not in entry:
+            entry["LockIndex"] = 0
+        if "Session" in entry and not entry["Session"]:
+            del entry["Session"]
+    return cast(list[KVEntry], raw)
+
+
+def _not_an_entry(raw: object, response: Response | None) -> DecodeError:
+    return _error(f"expected a KV entry object, got {raw!r:.80}", response)
+
+
+def _error(message: str, response: Response | None) -> DecodeError:
+    if response is None:
+        return DecodeError(message)
+    return DecodeError(message, method=response.method, url=response.url, body=response.body)
 
 
 def _decode_entries(response: Response) -> list[KVEntry]:
     if response.status == 404:
         return []
-    return [decode_kv_entry(e, response) for e in expect_list(decode_json(response), response)]
+    return decode_kv_entries(decode_json(response), response)
 
 
 def _decode_one(response: Response) -> KVEntry | None:
@@ -273,7 +304,8 @@ class KV(Endpoint):
 
         Note: ``recurse=True`` with an empty key deletes the whole store, as in Consul.
         """
-        key = check_key(key, allow_empty=bool(recurse))
+        recurse = check_bool(recurse, "recurse")
+        key = check_key(key, allow_empty=recurse)
         params: list[tuple[str, str]] = []
         if recurse:
             if cas is not None:

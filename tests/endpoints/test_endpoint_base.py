@@ -13,6 +13,7 @@ from consul_streams._query import Response
 from consul_streams.endpoints._base import (
     b64decode,
     b64encode,
+    check_bool,
     common_params,
     decode_json,
     node_meta_params,
@@ -55,6 +56,30 @@ def test_b64decode_null_and_empty_are_empty() -> None:
     assert b64decode("", "Value") == b""
     with pytest.raises(DecodeError, match="Value"):
         b64decode(12, "Value")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["***", "aGVsbG8", "aGVs bG8=", "aGVsbG8=\n", "aGVsbG8=aGVs", "aGVsbG8===", "aGVs\u00e9bG8="],
+)
+def test_b64decode_is_strict(text: str) -> None:
+    """Non-alphabet characters, bad padding and data after padding are errors, not dropped."""
+    with pytest.raises(DecodeError, match="Value: invalid base64"):
+        b64decode(text, "Value")
+
+
+def test_b64decode_str_subclass_decodes_its_text() -> None:
+    class Text(str):
+        pass
+
+    assert b64decode(Text("aGk="), "Value") == b"hi"
+
+
+def test_check_bool_refuses_truthy_non_bools() -> None:
+    assert check_bool(False, "recurse") is False
+    for value in ("yes", 1, None, "false"):
+        with pytest.raises(InvalidArgument, match=r"recurse.*True or False"):
+            check_bool(value, "recurse")
 
 
 def test_decode_json_error_names_the_request() -> None:

@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from consul_streams._query import BlockingMode
+from consul_streams.endpoints.kv import decode_kv_entries, decode_kv_entry
 from consul_streams.exceptions import DecodeError, InvalidArgument, RequestTooLarge
 from consul_streams.typing import Consistency, Meta
 
@@ -252,6 +253,42 @@ async def test_rejected_write_arguments(consul: Endpoints, wire: Wire) -> None:
             await coro
         assert info.value.parameter == parameter
     assert wire.calls == []
+
+
+@pytest.mark.parametrize("recurse", ["yes", 1, None, "false"])
+async def test_delete_recurse_must_be_a_bool(
+    consul: Endpoints, wire: Wire, recurse: object
+) -> None:
+    """A truthy ``"yes"`` must not turn into a recursive DELETE of the prefix."""
+    with pytest.raises(InvalidArgument) as info:
+        await consul.kv.delete("a", recurse=recurse)  # type: ignore[arg-type]
+    assert info.value.parameter == "recurse"
+    assert wire.calls == []
+
+
+def test_decode_kv_entries_completes_the_parsed_list_in_place() -> None:
+    raw = [{**ENTRY}, {"Key": "b", "Value": None, "Session": ""}, {"Key": "c", "Session": "s"}]
+    entries = decode_kv_entries(raw)
+    assert entries is raw
+    assert entries[0] == {**ENTRY, "Value": b"hello"}
+    assert entries[1] == {"Key": "b", "Value": b"", "Flags": 0, "LockIndex": 0}
+    assert entries[2] == {"Key": "c", "Value": b"", "Flags": 0, "LockIndex": 0, "Session": "s"}
+    assert decode_kv_entries(None) == []
+
+
+@pytest.mark.parametrize(
+    "raw", [{"Key": "a"}, [{"Key": 1}], [["Key", "a"]], [{**ENTRY, "Value": 5}]]
+)
+def test_decode_kv_entries_refuses_other_shapes(raw: object) -> None:
+    with pytest.raises(DecodeError, match=r"JSON array|KV entry|Value"):
+        decode_kv_entries(raw)
+
+
+def test_decode_kv_entry_leaves_its_input_unchanged() -> None:
+    raw = {**ENTRY, "Session": ""}
+    entry = decode_kv_entry(raw)
+    assert raw == {**ENTRY, "Session": ""}
+    assert entry == {**ENTRY, "Value": b"hello"}
 
 
 def test_read_arguments_are_checked_at_call_time(consul: Endpoints) -> None:

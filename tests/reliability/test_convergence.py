@@ -31,7 +31,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from consul_streams import ConnectError, Consul, KVEntry, ops
+from consul_streams import ConnectError, Consul, KVEntry, ServerError, ops
 from consul_streams.testing import DevAgent
 from consul_streams.watch import watch
 
@@ -171,8 +171,13 @@ def machine_for(env: Env) -> type[RuleBasedStateMachine]:
 
         @rule(session=sessions, key=st.sampled_from(KEYS), value=st.sampled_from(VALUES))
         def acquire(self, session: str, key: str, value: str) -> None:
-            # False (not an error) when held by another session or the session expired.
-            env.run(_write(lambda: env.writer.kv.acquire(key, session, value)))
+            # False when held by another session; a TTL session may have expired already,
+            # which Consul answers with 500 "invalid session".
+            try:
+                env.run(_write(lambda: env.writer.kv.acquire(key, session, value)))
+            except ServerError as exc:
+                if "invalid session" not in str(exc):
+                    raise
 
         @rule(session=consumes(sessions))
         def destroy_session(self, session: str) -> None:
@@ -202,18 +207,29 @@ def machine_for(env: Env) -> type[RuleBasedStateMachine]:
 
         async def _settle(self) -> None:
             for _ in range(5):
-                items = (await _write(lambda: env.client.kv.items("k/")))[0]
-                for name, (tracker, expect) in self.trackers.items():
-                    wanted = expect(items)
-                    try:
-                        await tracker.until(lambda state, w=wanted: state == w, SETTLE)  # type: ignore[misc]
-                    except asyncio.TimeoutError:
-                        pytest.fail(f"{name} stuck at {tracker.state!r}, server has {wanted!r}")
-                    assert tracker.error is None, f"{name} ended: {tracker.error!r}"
-                # A session TTL may have expired meanwhile: then go round again.
-                if (await _write(lambda: env.client.kv.items("k/")))[0] == items:
-                    return
+                items = await self._server()
+                stuck = await self._reach(items)
+                # A session TTL may have expired meanwhile: then the target moved; go again.
+                if await self._server() != items:
+                    continue
+                if stuck is not None:
+                    pytest.fail(stuck)
+                return
             pytest.fail("the server's state kept changing while settling")
+
+        async def _server(self) -> list[KVEntry]:
+            return (await _write(lambda: env.client.kv.items("k/")))[0]
+
+        async def _reach(self, items: list[KVEntry]) -> str | None:
+            """Wait for every watcher to show ``items``; what is stuck, if one is."""
+            for name, (tracker, expect) in self.trackers.items():
+                wanted = expect(items)
+                try:
+                    await tracker.until(lambda state, w=wanted: state == w, SETTLE)  # type: ignore[misc]
+                except asyncio.TimeoutError:
+                    return f"{name} stuck at {tracker.state!r}, server has {wanted!r}"
+                assert tracker.error is None, f"{name} ended: {tracker.error!r}"
+            return None
 
         @invariant()
         def watchers_alive(self) -> None:

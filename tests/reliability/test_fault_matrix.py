@@ -132,7 +132,7 @@ _DECODE_BUG = (
     "instead of being retried like Consul's Go watch does (consul-api.md 3.2)"
 )
 _CONFIG_RETRY_GAP = (
-    "config_events() (consul_streams/recipes/config.py:105) has no retry= parameter, so a "
+    "config_events() (consul_streams/recipes/config.py:103) has no retry= parameter, so a "
     "config watch cannot retry the 403 of a not-yet-valid token (TypeError)"
 )
 

@@ -1,0 +1,244 @@
+"""The long-poll budget: how many blocking reads one transport may hold open at once.
+
+A blocking read holds a connection for up to ``wait`` (5 minutes by default). If long-polls
+could take every one of the transport's ``max_connections`` slots, writes and one-shot reads on
+the same client would queue behind them for minutes, and so would watches beyond the cap.
+So long-polls take a *lease* from a smaller budget first
+(``max_connections - max(1, max_connections // 4)``, at least 1), which leaves slots for
+everything else, and the transport's semaphore stays the hard cap on concurrent requests.
+
+When a poller waits for a lease and none is free, the lease held longest is *preempted*, once it
+has been held for ``min_hold`` seconds: its holder aborts the in-flight request and queues
+again at the back, with the same index (nothing was lost: the agent had no change for it yet).
+So every watch is polled at least every ~(watches / slots) * ``min_hold`` seconds and blocking
+requests stay bounded by ``slots / min_hold`` per second.
+
+Budgets are kept per transport object in a ``WeakKeyDictionary`` (like ``_share``'s hubs), so
+the client needs no changes. A transport without a ``max_connections`` attribute has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import weakref
+from typing import Any
+
+from consul_streams._clock import Clock, MonotonicClock
+from consul_streams.exceptions import InvalidArgument
+
+__all__ = ["DEFAULT_MIN_HOLD", "Lease", "LongPollBudget", "budget_for", "configure", "slots_for"]
+
+#: Seconds a lease is held before a waiting poller may preempt it.
+DEFAULT_MIN_HOLD = 1.0
+
+_budgets: weakref.WeakKeyDictionary[Any, LongPollBudget] = weakref.WeakKeyDictionary()
+
+
+def slots_for(max_connections: int) -> int:
+    """Long-poll slots for a transport cap: a quarter (at least one) is kept for other requests."""
+    return max(1, max_connections - max(1, max_connections // 4))
+
+
+class Lease:
+    """One long-poll slot, held from :meth:`LongPollBudget.acquire` until :meth:`release`."""
+
+    __slots__ = ("_budget", "preempted", "since", "task")
+
+    def __init__(self, budget: LongPollBudget) -> None:
+        self._budget = budget
+        #: when the holder started using it (None: granted, the holder has not resumed yet)
+        self.since: float | None = None
+        self.task: asyncio.Task[Any] | None = None
+        #: set when a waiter took this slot away; the holder's task was cancelled for it
+        self.preempted = False
+
+    def release(self) -> None:
+        """Give the slot back (to the oldest waiter, if any); idempotent."""
+        self._budget._release(self)
+
+
+class LongPollBudget:
+    """A fair, preempting semaphore for blocking reads (see the module docstring).
+
+    Note: a preempted holder sees ``CancelledError`` at its await point, with
+    ``lease.preempted`` set; it must release the lease and may acquire again.
+    """
+
+    def __init__(
+        self, slots: int, *, min_hold: float = DEFAULT_MIN_HOLD, clock: Clock | None = None
+    ) -> None:
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise InvalidArgument("slots", f"expected an int >= 1, got {slots!r}")
+        if isinstance(min_hold, bool) or not isinstance(min_hold, (int, float)) or min_hold < 0:
+            raise InvalidArgument("min_hold", f"expected seconds >= 0, got {min_hold!r}")
+        self.slots = slots
+        self.min_hold = float(min_hold)
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        #: leases in grant order (dicts keep insertion order: the first is the oldest)
+        self._held: dict[Lease, None] = {}
+        self._waiters: collections.deque[asyncio.Future[Lease]] = collections.deque()
+        self._rotator: asyncio.Task[None] | None = None
+        self._changed: asyncio.Event | None = None
+        self.preemptions = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<LongPollBudget held={len(self._held)}/{self.slots} "
+            f"waiting={self.waiting} min_hold={self.min_hold:g}s>"
+        )
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for f in self._waiters if not f.done())
+
+    @property
+    def rotator(self) -> asyncio.Task[None] | None:
+        """The task timing preemptions while pollers wait (tests await it to see it end)."""
+        return self._rotator
+
+    async def acquire(self) -> Lease:
+        """A lease, at once when a slot is free and nobody queues, else in FIFO order."""
+        if len(self._held) < self.slots and not self._waiters:
+            lease = self._grant()
+        else:
+            future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
+            self._waiters.append(future)
+            self._rebalance()
+            try:
+                lease = await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    future.result().release()  # granted as we were cancelled: pass it on
+                else:
+                    future.cancel()
+                    self._forget_waiter(future)
+                raise
+        lease.since = self.clock.now()
+        lease.task = asyncio.current_task()
+        self._notify()
+        return lease
+
+    def _grant(self) -> Lease:
+        lease = Lease(self)
+        self._held[lease] = None
+        return lease
+
+    def _release(self, lease: Lease) -> None:
+        if lease not in self._held:
+            return
+        del self._held[lease]
+        while self._waiters and len(self._held) < self.slots:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(self._grant())
+        self._drop_done_waiters()
+        self._notify()
+
+    def _forget_waiter(self, future: asyncio.Future[Lease]) -> None:
+        with contextlib.suppress(ValueError):  # already granted and popped
+            self._waiters.remove(future)
+        self._drop_done_waiters()
+
+    def _drop_done_waiters(self) -> None:
+        if not any(not f.done() for f in self._waiters):
+            self._waiters.clear()
+            rotator, self._rotator = self._rotator, None
+            if rotator is not None and rotator is not asyncio.current_task():
+                rotator.cancel()  # nobody waits: no timer may outlive the watches
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    def _rebalance(self) -> float | None:
+        """Preempt old leases for the waiters; seconds until the next one is due (None: none)."""
+        wanted = self.waiting - sum(1 for lease in self._held if lease.preempted)
+        if wanted <= 0:
+            return None
+        now = self.clock.now()
+        due: float | None = None
+        for lease in list(self._held):
+            if wanted <= 0:
+                break
+            if lease.preempted or lease.since is None or lease.task is None:
+                continue
+            held_for = now - lease.since
+            if held_for >= self.min_hold:
+                lease.preempted = True
+                self.preemptions += 1
+                wanted -= 1
+                lease.task.cancel()  # aborts the holder's request; it re-queues
+            else:
+                due = (
+                    self.min_hold - held_for if due is None else min(due, self.min_hold - held_for)
+                )
+        if wanted > 0 and (self._rotator is None or self._rotator.done()):
+            self._rotator = asyncio.get_running_loop().create_task(
+                self._rotate(), name="consul_streams.long-poll rotation"
+            )
+        return due if wanted > 0 else None
+
+    async def _rotate(self) -> None:
+        """While pollers wait, preempt leases as they reach ``min_hold``."""
+        while self.waiting:
+            due = self._rebalance()
+            if due is not None:
+                await self.clock.sleep(due)
+                continue
+            # Nothing to time (every lease is already preempted or not yet started): wait for
+            # a lease to start or end.
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self._changed.clear()
+            await self._changed.wait()
+        if self._rotator is asyncio.current_task():
+            self._rotator = None
+
+
+def budget_for(transport: object, clock: Clock) -> LongPollBudget | None:
+    """The transport's long-poll budget, created on first use (``clock`` times preemption).
+
+    None when the transport has no ``max_connections`` attribute (or cannot be weakly
+    referenced): its long-polls are then limited only by the transport itself.
+    """
+    try:
+        budget = _budgets.get(transport)
+    except TypeError:
+        return None
+    if budget is None:
+        cap = getattr(transport, "max_connections", None)
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+            return None
+        budget = _budgets[transport] = LongPollBudget(slots_for(cap), clock=clock)
+    return budget
+
+
+def configure(
+    transport: object,
+    *,
+    slots: int | None = None,
+    min_hold: float = DEFAULT_MIN_HOLD,
+    clock: Clock | None = None,
+) -> LongPollBudget:
+    """Set ``transport``'s long-poll budget before its first watch (tests, tuning).
+
+    ``slots=None`` derives the count from ``transport.max_connections`` (see :func:`slots_for`).
+    """
+    if slots is None:
+        cap = getattr(transport, "max_connections", None)
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+            raise InvalidArgument(
+                "slots", "expected an int >= 1 (the transport has no max_connections)"
+            )
+        slots = slots_for(cap)
+    existing = _budgets.get(transport)
+    if existing is not None and (existing.held or existing.waiting):
+        raise InvalidArgument("transport", "its long-poll budget is in use; configure it first")
+    budget = _budgets[transport] = LongPollBudget(slots, min_hold=min_hold, clock=clock)
+    return budget

@@ -1,0 +1,303 @@
+"""The long-poll budget: reserved slots for other requests, fair rotation by preemption.
+
+Unit tests drive ``LongPollBudget`` and the watch engine over a fake transport with a
+``VirtualClock``; the end-to-end tests run the real client against the dev agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from test_watch_helpers import FakeTransport, Reply, json_query
+
+from consul_streams._budget import Lease, LongPollBudget, budget_for, configure, slots_for
+from consul_streams._client import Consul
+from consul_streams._clock import VirtualClock
+from consul_streams._query import Request
+from consul_streams.exceptions import InvalidArgument
+from consul_streams.testing import DevAgent
+from consul_streams.watch import Backoff, watch
+
+T = 5.0
+
+
+async def within(aw: Any) -> Any:
+    return await asyncio.wait_for(aw, T)
+
+
+async def settled(before: set[asyncio.Task[Any]]) -> None:
+    """Return once every task started since ``before`` has finished."""
+    me = {asyncio.current_task(), *before}
+    while extra := asyncio.all_tasks() - me:
+        await asyncio.wait(extra)
+
+
+# --- the budget itself -------------------------------------------------------------------
+
+
+def test_slots_keep_a_quarter_of_the_cap_for_other_requests() -> None:
+    assert [slots_for(n) for n in (1, 2, 4, 8, 64, 100)] == [1, 1, 3, 6, 48, 75]
+
+
+def test_bad_budget_settings_fail_naming_the_parameter() -> None:
+    with pytest.raises(InvalidArgument, match="slots"):
+        LongPollBudget(0)
+    with pytest.raises(InvalidArgument, match="min_hold"):
+        LongPollBudget(1, min_hold=-1)
+    with pytest.raises(InvalidArgument, match="slots"):
+        configure(object())
+
+
+class Holder:
+    """A task that holds a lease until preempted (or cancelled) and records what happened."""
+
+    def __init__(self, budget: LongPollBudget, name: str, log: list[str]) -> None:
+        self.lease: Lease | None = None
+        self.granted = asyncio.Event()
+        self.task = asyncio.ensure_future(self._run(budget, name, log))
+
+    async def _run(self, budget: LongPollBudget, name: str, log: list[str]) -> None:
+        lease = self.lease = await budget.acquire()
+        log.append(f"{name} holds")
+        self.granted.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            log.append(f"{name} preempted" if lease.preempted else f"{name} cancelled")
+        finally:
+            lease.release()
+
+
+async def test_waiters_preempt_the_oldest_lease_after_min_hold_in_fifo_order() -> None:
+    clock = VirtualClock()
+    budget = LongPollBudget(1, min_hold=1.0, clock=clock)
+    log: list[str] = []
+    a = Holder(budget, "a", log)
+    await within(a.granted.wait())
+    b, c = Holder(budget, "b", log), Holder(budget, "c", log)
+    await within(clock.wait_for_sleepers(1))  # the rotation timer: waiters exist
+    await clock.advance(0.5)
+    assert log == ["a holds"]  # held for less than min_hold: not preempted yet
+    await clock.advance(0.5)
+    await within(b.granted.wait())
+    assert log == ["a holds", "a preempted", "b holds"]
+    await clock.advance(1.0)
+    await within(c.granted.wait())
+    assert log[3:] == ["b preempted", "c holds"]
+    assert budget.preemptions == 2
+    assert budget.held == 1
+    assert budget.waiting == 0
+    c.task.cancel()
+    await within(asyncio.wait({a.task, b.task, c.task}))
+    assert budget.held == 0
+
+
+async def test_a_cancelled_waiter_leaves_no_rotation_task_behind() -> None:
+    clock = VirtualClock()
+    budget = LongPollBudget(1, clock=clock)
+    before = asyncio.all_tasks()
+    log: list[str] = []
+    a = Holder(budget, "a", log)
+    await within(a.granted.wait())
+    b = Holder(budget, "b", log)
+    await within(clock.wait_for_sleepers(1))
+    rotator = budget.rotator
+    assert rotator is not None
+    b.task.cancel()
+    a.task.cancel()
+    await within(settled(before))
+    assert rotator.done()
+    assert budget.rotator is None
+    assert budget.held == 0
+    assert budget.waiting == 0
+    assert log == ["a holds", "a cancelled"]
+
+
+# --- the engine over a fake transport ----------------------------------------------------
+
+
+class Store:
+    """A tiny KV model behind a FakeTransport: blocking reads park until their key changes."""
+
+    def __init__(self, keys: int) -> None:
+        self.values = {f"/v1/kv/k{i}": (1, "v0") for i in range(keys)}
+        self.events = {path: asyncio.Event() for path in self.values}
+        self.log: list[tuple[str, str | None]] = []  # (path, index sent or None)
+        self.parked = 0
+        self.peak_parked = 0
+
+    def write(self, path: str, value: str) -> None:
+        index = max(i for i, _ in self.values.values()) + 1
+        self.values[path] = (index, value)
+        old, self.events[path] = self.events[path], asyncio.Event()
+        old.set()
+
+    async def handler(self, request: Request) -> Reply:
+        sent = dict(request.params).get("index")
+        self.log.append((request.path, sent))
+        if sent is not None:
+            self.parked += 1
+            self.peak_parked = max(self.peak_parked, self.parked)
+            try:
+                while int(sent) >= self.values[request.path][0]:
+                    await self.events[request.path].wait()
+            finally:
+                self.parked -= 1
+        index, value = self.values[request.path]
+        return Reply(value, index=index)
+
+
+class Watchers:
+    """One consumer task per key, each recording the latest value it emitted."""
+
+    def __init__(self, transport: FakeTransport, store: Store, clock: VirtualClock) -> None:
+        self.latest: dict[str, str] = {}
+        self.changed = asyncio.Event()
+        self.streams = [
+            watch(json_query(transport, path), clock=clock, rate_limit=None, wait="5m")
+            for path in store.values
+        ]
+        self.iterators: list[Any] = []
+        self.tasks = [
+            asyncio.ensure_future(self._consume(s, p))
+            for s, p in zip(self.streams, store.values, strict=True)
+        ]
+
+    async def _consume(self, stream: Any, path: str) -> None:
+        async with stream as it:
+            self.iterators.append(it)
+            async for value, _meta in it:
+                self.latest[path] = value
+                self.changed.set()
+
+    async def until(self, expected: dict[str, str]) -> None:
+        while any(self.latest.get(p) != v for p, v in expected.items()):
+            self.changed.clear()
+            await self.changed.wait()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.wait(self.tasks)
+
+
+async def test_more_watches_than_slots_converge_and_every_watch_is_rotated_in() -> None:
+    """8 watches, 3 long-poll slots (cap 4): a round of writes converges; then a write to any
+    single key is seen within a rotation (~8/3 min_holds), though parked polls never return."""
+    clock = VirtualClock()
+    store = Store(8)
+    t = FakeTransport(max_connections=4, handler=store.handler)
+    watchers = Watchers(t, store, clock)
+    await within(watchers.until({p: "v0" for p in store.values}))
+    store_all = {p: "v1" for p in store.values}
+    for path in store.values:
+        store.write(path, "v1")
+    await within(watchers.until(store_all))
+    # Reverse order: FIFO rotation would otherwise always have the next key's poll parked.
+    for n, path in enumerate(reversed(list(store.values))):
+        store.write(path, f"single{n}")
+        for _ in range(4):  # > ceil(5 waiting / 3 slots) min_holds
+            await clock.advance(1.0)
+        await within(watchers.until({path: f"single{n}"}))
+    assert store.peak_parked <= 3
+    assert t.peak_inflight <= 4
+    budget = budget_for(t, clock)
+    assert budget is not None
+    assert budget.preemptions > 0
+    await watchers.close()
+
+
+async def test_a_preempted_poll_resends_the_same_index_without_error_or_reread() -> None:
+    clock = VirtualClock()
+    store = Store(2)
+    t = FakeTransport(max_connections=2, handler=store.handler)  # 1 long-poll slot
+    watchers = Watchers(t, store, clock)
+    await within(watchers.until({p: "v0" for p in store.values}))
+    for _ in range(4):
+        await within(clock.wait_for_sleepers(1))  # one poll parked, one queued
+        await clock.advance(1.0)
+    for path in store.values:
+        sent = [index for p, index in store.log if p == path]
+        assert sent[0] is None  # the first read only
+        assert sent[1:]
+        assert set(sent[1:]) == {"1"}
+    stats = [it.stats for it in watchers.iterators]
+    assert sum(s.preempted for s in stats) >= 3
+    assert all(s.retries == 0 and s.errors == {} and s.index_resets == 0 for s in stats)
+    assert all(s.emits == 1 for s in stats)  # a preemption emits nothing
+    assert store.peak_parked == 1
+    await watchers.close()
+
+
+async def test_closing_every_watch_leaves_no_task_or_request_behind() -> None:
+    before = asyncio.all_tasks()
+    clock = VirtualClock()
+    store = Store(5)
+    t = FakeTransport(max_connections=2, handler=store.handler)
+    watchers = Watchers(t, store, clock)
+    await within(watchers.until({p: "v0" for p in store.values}))
+    await within(clock.wait_for_sleepers(1))
+    budget = budget_for(t, clock)
+    assert budget is not None
+    assert budget.waiting == 4
+    await watchers.close()
+    await within(settled(before))
+    assert t.inflight == 0
+    assert store.parked == 0
+    assert budget.held == 0
+    assert budget.waiting == 0
+    assert budget.rotator is None
+
+
+# --- end to end against the dev agent ----------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def agent() -> AsyncIterator[DevAgent]:
+    async with DevAgent(jitter=False) as a:
+        yield a
+
+
+async def test_writes_get_through_while_long_polls_fill_their_budget(agent: DevAgent) -> None:
+    """6 watches on Consul(max_connections=4): 3 long-polls at most, the cap holds, a put on
+    the same client completes, and single writes reach every watch (real-time rotation)."""
+    before = asyncio.all_tasks()
+    keys = [f"k{i}" for i in range(6)]
+    latest: dict[str, bytes] = {}
+    changed = asyncio.Event()
+
+    async def until(expected: dict[str, bytes]) -> None:
+        while any(latest.get(k) != v for k, v in expected.items()):
+            changed.clear()
+            await changed.wait()
+
+    async with Consul(agent.url, environ={}, max_connections=4) as c:
+        configure(c.transport, min_hold=0.05)  # real time here: rotate fast
+        for key in keys:
+            await c.kv.put(key, b"0")
+
+        async def consume(key: str) -> None:
+            async for entry, _ in watch(
+                c.kv.get(key), rate_limit=None, backoff=Backoff(0.01, 0.05)
+            ):
+                latest[key] = entry["Value"] if entry else b""
+                changed.set()
+
+        tasks = [asyncio.ensure_future(consume(k)) for k in keys]
+        await within(until(dict.fromkeys(keys, b"0")))
+        await within(agent.wait_blocked(3))
+        assert await within(c.kv.put("other", b"x")) is True
+        for n, key in enumerate(reversed(keys)):  # not FIFO order: needs rotation
+            await within(c.kv.put(key, f"w{n}".encode()))
+            await within(until({key: f"w{n}".encode()}))
+        assert agent.blocked_queries <= 3
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        await within(agent.wait_unblocked())
+    await within(settled(before))
+    assert agent.peak_connections <= 4
