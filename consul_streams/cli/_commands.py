@@ -10,6 +10,7 @@ from consul_streams.cli._parser import UsageError
 
 __all__ = ["run_dev_command", "run_event", "run_kv"]
 
+
 def run_dev_command(args: argparse.Namespace) -> int:
     """Serve the embedded dev agent until interrupted."""
     from consul_streams.testing._dev_agent import is_ip_address, is_loopback
