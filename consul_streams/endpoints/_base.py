@@ -46,7 +46,6 @@ __all__ = [
     "node_meta_params",
     "path_segment",
     "tag_params",
-    "to_bytes",
 ]
 
 T = TypeVar("T")
@@ -96,17 +95,6 @@ def check_uint(value: object, parameter: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT64_MAX:
         raise InvalidArgument(parameter, f"expected an int between 0 and 2**64-1, got {value!r}")
     return value
-
-
-def to_bytes(value: object, parameter: str) -> bytes:
-    """Accept bytes, bytearray, memoryview or str (UTF-8 encoded) as a raw body."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise InvalidArgument(parameter, f"expected bytes or str, got {type(value).__name__}")
 
 
 def b64encode(value: bytes) -> str:

@@ -13,6 +13,7 @@ from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams._rules import format_go_duration
 from consul_streams.endpoints._base import (
     Endpoint,
+    check_bool,
     check_name,
     check_text,
     common_params,
@@ -154,7 +155,8 @@ class Agent(Endpoint):
             "Checks": None if checks is None else [dict(c) for c in checks],
         }
         body = _definition(service, "service", "Name", extra)
-        params = (("replace-existing-checks", "true"),) if replace_existing_checks else ()
+        replace = check_bool(replace_existing_checks, "replace_existing_checks")
+        params = (("replace-existing-checks", "true"),) if replace else ()
         request = Request("PUT", "/v1/agent/service/register", params, body=json_body(body))
         await self._write(request, decode_none)
 

@@ -9,6 +9,7 @@ from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     NodeMeta,
+    check_bool,
     check_name,
     common_params,
     decode_bool,
@@ -184,7 +185,7 @@ class Catalog(Endpoint):
             if isinstance(checks, (str, bytes, Mapping)) or not isinstance(checks, Sequence):
                 raise InvalidArgument("checks", f"expected a list of mappings, got {checks!r}")
             body["Checks"] = [_mapping(c, "checks") for c in checks]
-        if skip_node_update:
+        if check_bool(skip_node_update, "skip_node_update"):
             body["SkipNodeUpdate"] = True
         request = Request(
             "PUT", "/v1/catalog/register", tuple(common_params(dc)), body=json_body(body)

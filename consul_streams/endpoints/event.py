@@ -23,10 +23,17 @@ from consul_streams.endpoints._base import (
     expect_dict,
     expect_list,
     path_segment,
-    to_bytes,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.typing import Blocking, Consistency, Event, Filter, Payload, parse_filter
+from consul_streams.typing import (
+    Blocking,
+    Consistency,
+    Event,
+    Filter,
+    Payload,
+    parse_filter,
+    parse_payload,
+)
 
 __all__ = ["Events", "decode_event"]
 
@@ -85,7 +92,7 @@ class Events(Endpoint):
         path = "/v1/event/fire/" + path_segment(name, "name")
         if name.startswith("_"):
             raise InvalidArgument("name", "must not begin with '_' (reserved by Consul)")
-        body = to_bytes(payload, "payload")
+        body = parse_payload(payload, "payload")
         params = common_params(dc)
         for parameter, value in (("node", node), ("service", service), ("tag", tag)):
             if value is not None:

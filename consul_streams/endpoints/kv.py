@@ -26,10 +26,17 @@ from consul_streams.endpoints._base import (
     decode_bool,
     decode_json,
     expect_list,
-    to_bytes,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.typing import Blocking, Consistency, KVEntry, ObjectID, Payload, parse_id
+from consul_streams.typing import (
+    Blocking,
+    Consistency,
+    KVEntry,
+    ObjectID,
+    Payload,
+    parse_id,
+    parse_payload,
+)
 
 __all__ = ["KV", "check_key", "decode_kv_entries", "decode_kv_entry", "kv_path"]
 
@@ -227,7 +234,7 @@ class KV(Endpoint):
         and ``release`` (a session ID or ``{"ID": ...}``) may be given.
         """
         key = check_key(key)
-        body = to_bytes(value, "value")
+        body = parse_payload(value, "value")
         params: list[tuple[str, str]] = []
         if flags is not None:
             params.append(("flags", str(check_uint(flags, "flags"))))

@@ -23,11 +23,10 @@ from consul_streams.endpoints._base import (
     expect_dict,
     expect_list,
     json_body,
-    to_bytes,
 )
 from consul_streams.endpoints.kv import check_key, decode_kv_entry
 from consul_streams.exceptions import Conflict, InvalidArgument
-from consul_streams.typing import Consistency, ObjectID, Payload, TxnResult, parse_id
+from consul_streams.typing import Consistency, ObjectID, Payload, TxnResult, parse_id, parse_payload
 
 __all__ = ["KV_VERBS", "Txn"]
 
@@ -60,7 +59,7 @@ def _kv(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     op = dict(raw)
     op["Key"] = check_key(raw.get("Key"), f"{where}.Key", allow_empty=verb in _TREE_VERBS)
     if op.get("Value") is not None:
-        op["Value"] = b64encode(to_bytes(op["Value"], f"{where}.Value"))
+        op["Value"] = b64encode(parse_payload(op["Value"], f"{where}.Value"))
     for field in ("Flags", "Index"):
         if op.get(field) is not None:
             op[field] = check_uint(op[field], f"{where}.{field}")

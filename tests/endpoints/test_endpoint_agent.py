@@ -146,6 +146,10 @@ async def test_rejected_agent_arguments(consul: Endpoints, wire: Wire) -> None:
         ("port", consul.agent.service_register("web", port="80")),  # type: ignore[arg-type]
         ("service['Name']", consul.agent.service_register({"Port": 1})),
         ("note", consul.agent.check_pass("c", note=3)),  # type: ignore[arg-type]
+        (
+            "replace_existing_checks",
+            consul.agent.service_register("web", replace_existing_checks="yes"),  # type: ignore[arg-type]
+        ),
     ]
     for parameter, coro in cases:
         with pytest.raises(InvalidArgument) as info:

@@ -130,4 +130,6 @@ async def test_rejected_catalog_arguments(consul: Endpoints, wire: Wire) -> None
         await consul.catalog.register("n", "1.2.3.4", service=["web"])  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="address"):
         await consul.catalog.register("n", "")
+    with pytest.raises(InvalidArgument, match="skip_node_update"):
+        await consul.catalog.register("n", "1.2.3.4", skip_node_update="no")  # type: ignore[arg-type]
     assert wire.calls == []
