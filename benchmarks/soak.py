@@ -3,12 +3,12 @@
 Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes; ``--duration 30m``/``--duration 600``;
 ``--quick`` for a smoke run of a few seconds). Not for CI.
 
-One ``Consul(max_connections=watches + 4)`` client watches 100 keys (default rate limiter); a
-raw writer updates random keys at ``--rate`` writes/s; every interval ``--churn`` watches are
-closed and reopened, so teardown paths run too (``--client raw``: hand-written aiohttp loops
-instead of ``watch()``, a control). Every ``--interval`` it runs a full ``gc.collect()``
-(``--no-collect`` to skip) and prints RSS, live Python blocks,
-open descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
+One ``Consul`` client, sized so every watch keeps a long-poll slot, watches 100 keys (default
+rate limiter); a raw writer updates random keys at ``--rate`` writes/s; every interval
+``--churn`` watches are closed and reopened, so teardown paths run too (``--client raw``:
+hand-written aiohttp loops instead of ``watch()``, a control). Every ``--interval`` it runs a
+full ``gc.collect()`` (``--no-collect`` to skip) and prints RSS, live Python blocks, open
+descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
 Before measuring, ``--warmup`` reopened watches bring the allocator to its plateau (see
 ``_warm_up``). At the end every watch must converge on its key's last write, and a
 least-squares slope is fitted to RSS and descriptors over the second half of the run: the exit
@@ -48,6 +48,7 @@ from benchmarks._common import (
     rss_kib,
 )
 from consul_streams import Consul
+from consul_streams._budget import slots_for
 from consul_streams._rules import parse_go_duration
 from consul_streams.watch import WatchStream, watch
 
@@ -146,6 +147,14 @@ def _slope(points: list[tuple[float, float]]) -> tuple[float, float]:
     return fit.slope, statistics.correlation(xs, ys)
 
 
+def cap_for(watches: int) -> int:
+    """The smallest connection cap whose long-poll budget holds every watch (no rotation)."""
+    cap = watches + 1
+    while slots_for(cap) < watches:
+        cap += 1
+    return cap
+
+
 async def _lag_monitor(lags: list[float], paused_until: list[float]) -> None:
     """Append the lateness of a 50 ms ticker; ticks spanning a deliberate pause are skipped."""
     loop = asyncio.get_running_loop()
@@ -235,7 +244,7 @@ async def run(args: argparse.Namespace) -> int:
         Writer(agent.url) as writer,
         aiohttp.ClientSession(connector=connector, timeout=timeout) as http,
     ):
-        client = Consul(agent.address, environ={}, max_connections=args.watches + 4)
+        client = Consul(agent.address, environ={}, max_connections=cap_for(args.watches))
         async with client:
             raw = http if args.client == "raw" else None
             watches = Watches(client, args.watches, agent.url, raw)
