@@ -40,6 +40,7 @@ from benchmarks._common import (
     print_table,
 )
 from consul_streams import Consul
+from consul_streams._budget import slots_for
 from consul_streams.watch import watch
 
 SOLO = "solo/key"
@@ -83,7 +84,12 @@ async def run(args: argparse.Namespace) -> None:
     board = Board()
     async with AgentProcess() as agent, Writer(agent.url) as writer:
         await writer.put_many([(key, b"0") for key in keys] + [(SOLO, b"0")])
-        client = Consul(agent.address, environ={}, max_connections=args.queries + 8)
+        # A long-poll slot for every query and the solo one (a quarter of the cap is kept for
+        # other requests), so every poll is parked at the agent and none waits its turn.
+        cap = args.queries + 1
+        while slots_for(cap) < args.queries + 1:
+            cap += 1
+        client = Consul(agent.address, environ={}, max_connections=cap)
         async with client:
             tracemalloc.start()
             base = _traced()

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
 ``--plot docs/benchmarks-latency.png`` to draw the distributions, ``--diagnose`` to add a run
-of ``watch()`` patched to hand values to consumers before sending its next request).
+of ``watch()`` patched back to the old order: next request sent before the consumers run).
 
 Clients, each a watcher task that timestamps a value the moment it is decoded:
 
@@ -109,27 +109,28 @@ async def _py_consul(address: str, key: str, sink: Sink) -> None:
         await client.close()
 
 
-def _consumers_first() -> Watcher:
-    """Diagnostic: ``watch(rate_limit=None)`` with the poll yielding once before each request.
+def _poll_first() -> Watcher:
+    """Diagnostic: ``watch(rate_limit=None)`` without the yield after publishing a round.
 
-    Patches the private ``Poller._fetch`` for the duration of the watch only, to show how much
-    of the gap to the raw loop comes from the poll task sending its next long-poll (a
-    ``socket.send`` that wakes the agent) before the consumers it just woke get to run.
+    ``Poller.run`` yields once after waking consumers, so they take the value before the next
+    long-poll goes out (a ``socket.send`` that wakes the agent). This patches the private
+    ``Hub._publish`` to report "nobody woken" for the duration of the watch only, which
+    restores the old order (poll first), to show what the yield buys in the same run.
     """
-    from consul_streams import _engine
+    from consul_streams import _share
 
     async def run(address: str, key: str, sink: Sink) -> None:
-        original = _engine.Poller._fetch
+        original = _share.Hub._publish
 
-        async def fetch(self: _engine.Poller) -> tuple[Any, Any]:
-            await asyncio.sleep(0)  # let the woken consumers run first
-            return await original(self)
+        def publish(self: _share.Hub, round_: Any) -> bool:
+            original(self, round_)
+            return False  # the poll then sends its next request at once
 
-        _engine.Poller._fetch = fetch  # type: ignore[method-assign]
+        _share.Hub._publish = publish  # type: ignore[method-assign]
         try:
             await _consul_streams(None)(address, key, sink)
         finally:
-            _engine.Poller._fetch = original  # type: ignore[method-assign]
+            _share.Hub._publish = original  # type: ignore[method-assign]
 
     return run
 
@@ -140,7 +141,7 @@ CLIENTS: dict[str, Watcher] = {
     "py-consul": _py_consul,
 }
 LIMITED = "consul_streams (default limiter)"
-DIAGNOSTIC = "consul_streams, consumers before next poll (patched)"
+DIAGNOSTIC = "consul_streams, next poll before consumers (old order, patched)"
 
 
 async def ping_pong(
@@ -248,7 +249,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--diagnose",
         action="store_true",
-        help="add a run of watch() patched to deliver before sending its next request",
+        help="add a run of watch() patched to send its next request before delivering",
     )
     parser.add_argument("--plot", type=Path, help="write a PNG of the distributions here")
     parser.add_argument("--json", type=Path, help="dump the raw samples (seconds) here")
@@ -258,7 +259,7 @@ async def main(argv: list[str] | None = None) -> int:
 
     clients: dict[str, tuple[Watcher, int]] = {n: (w, args.changes) for n, w in CLIENTS.items()}
     if args.diagnose:
-        clients[DIAGNOSTIC] = (_consumers_first(), args.changes)
+        clients[DIAGNOSTIC] = (_poll_first(), args.changes)
     if args.limited_changes > 0:
         clients[LIMITED] = (_consul_streams(RateLimit()), args.limited_changes)
     samples: dict[str, list[list[float]]] = {name: [] for name in clients}

@@ -133,6 +133,9 @@ class LongPollBudget:
         if lease not in self._held:
             return
         del self._held[lease]
+        if not self._waiters:  # the common case: nobody queues
+            self._notify()
+            return
         while self._waiters and len(self._held) < self.slots:
             future = self._waiters.popleft()
             if not future.done():

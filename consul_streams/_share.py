@@ -48,9 +48,7 @@ class Hub:
         self.latest = round_
         woke = False
         for sub in self._subscribers:
-            if not sub.wake.is_set():
-                sub.wake.set()
-                woke = True
+            woke = sub.notify() or woke
         return woke
 
     async def _run(self) -> None:
@@ -62,7 +60,7 @@ class Hub:
             self.error = exc
             self._unregister()
             for sub in self._subscribers:
-                sub.wake.set()
+                sub.notify()
 
     def _unregister(self) -> None:
         if self._registry is not None and self._registry.get(self._key) is self:
@@ -71,9 +69,7 @@ class Hub:
     def attach(self) -> Subscription:
         sub = Subscription(self)
         self._subscribers.add(sub)
-        if self.latest is not None or self.error is not None:
-            # A late subscriber gets the current value at once.
-            sub.wake.set()
+        # A late subscriber gets the current value at once: next_round reads the hub's state.
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"consul_streams.watch {self.poller.query!r}"
@@ -100,8 +96,10 @@ class Subscription:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.wake = asyncio.Event()
         self.closed = False
+        # A bare future rather than an asyncio.Event: fan-out wakes one per consumer per round.
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
         #: the state when this consumer arrived (None: the poll's first round, still to come)
         self.arrived_at = hub.latest
 
@@ -118,8 +116,19 @@ class Subscription:
                 return latest
             if self.hub.error is not None:
                 raise self.hub.error
-            self.wake.clear()
-            await self.wake.wait()
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def notify(self) -> bool:
+        """Wake the consumer if it is waiting for a round; whether it was."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+            return True
+        return False
 
     def close_nowait(self) -> asyncio.Task[None] | None:
         if self.closed:

@@ -210,6 +210,10 @@ RECIPE_CASES = [
     _c("config-debounce", "debounce", lambda c: config_events(c, "app/", debounce=-1)),
     _c("config-wait", "wait", lambda c: config_events(c, "app/", wait="10")),
     _c("config-validate", "validate", lambda c: config_events(c, "app/", validate=5)),
+    _c("config-retry", "retry", lambda c: config_events(c, "app/", retry=True)),
+    _c("config-backoff", "backoff", lambda c: config_events(c, "app/", backoff=(1, 2))),
+    _c("config-rng", "rng", lambda c: config_events(c, "app/", rng=7)),
+    _c("live-config-retry", "retry", lambda c: LiveConfig(c, "app/", retry="yes")),
     _c("live-config-ready", "ready_timeout", lambda c: LiveConfig(c, "app/", ready_timeout=-1)),
     _c("instances-service", "service", lambda c: watch_instances(c, "")),
     _c("instances-passing", "passing", lambda c: watch_instances(c, "web", passing="y")),
@@ -217,19 +221,16 @@ RECIPE_CASES = [
     _c("instances-strategy", "strategy", lambda c: ServiceInstances(c, "web", strategy="best")),
     _c("services-filter", "filter", lambda c: watch_services(c, filter=5)),
     _c("lock-key", "key", lambda c: Lock(c, "")),
-    _c(
-        "lock-key-slash",
-        "key",
-        lambda c: Lock(c, "/locks/a"),
-        bug="Lock/Semaphore only check for a non-empty str key (consul_streams/recipes/"
-        "_held.py:65), not kv's key rules: '/locks/a' fails later, against the agent",
-    ),
+    _c("lock-key-slash", "key", lambda c: Lock(c, "/locks/a")),
+    _c("lock-key-dot-segment", "key", lambda c: Lock(c, "locks/../a")),
+    _c("elect-key-slash", "key", lambda c: elect(c, "/leader")),
     _c("lock-ttl", "ttl", lambda c: Lock(c, "locks/a", ttl=1)),
     _c("lock-behavior", "behavior", lambda c: Lock(c, "locks/a", behavior="keep")),
     _c("lock-delay", "lock_delay", lambda c: Lock(c, "locks/a", lock_delay=-1)),
     _c("elect-ttl", "ttl", lambda c: elect(c, "leader", ttl=1)),
     _c("semaphore-limit", "limit", lambda c: Semaphore(c, "sem/", 0)),
     _c("semaphore-prefix", "prefix", lambda c: Semaphore(c, "", 2)),
+    _c("semaphore-prefix-slash", "prefix", lambda c: Semaphore(c, "/sem/", 2)),
 ]
 
 
@@ -303,34 +304,15 @@ def threaded_agent() -> Iterator[DevAgent]:
         loop.close()
 
 
-_PROBE_FIRST = (
-    "run_watch() (consul_streams/cli/_watch.py) probes GET /v1/status/leader before "
-    "build_query()/changes() validate the arguments, so a request reaches the agent"
-)
-
 CLI_CASES = [
     pytest.param([], id="no-command"),
     pytest.param(["watch"], id="watch-no-type"),
     pytest.param(["watch", "bogus"], id="watch-bad-type"),
     pytest.param(["watch", "key"], id="watch-key-missing"),
     pytest.param(["watch", "key", "-key", "a", "--wait", "10"], id="wait-unitless"),
-    pytest.param(
-        ["watch", "key", "-key", "a", "--wait", "0s"],
-        id="wait-zero",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="--wait 0s is accepted and silently becomes 5m (consul_streams/cli/_watch.py: "
-            "_duration() allows 0 and changes() maps a falsy wait to '5m')",
-        ),
-    ),
-    pytest.param(
-        ["watch", "key", "-key", "a", "--wait", "11m"],
-        id="wait-too-long",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=_PROBE_FIRST + "; --wait 11m is refused only by watch(), after the probe",
-        ),
-    ),
+    pytest.param(["watch", "key", "-key", "a", "--wait", "0s"], id="wait-zero"),
+    pytest.param(["watch", "key", "-key", "a", "--wait", "-1s"], id="wait-negative"),
+    pytest.param(["watch", "key", "-key", "a", "--wait", "11m"], id="wait-too-long"),
     pytest.param(["watch", "keyprefix", "-prefix", "a/", "--match", "("], id="match-regex"),
     pytest.param(["watch", "key", "-key", "a", "--debounce", "soon"], id="debounce-text"),
     pytest.param(["watch", "key", "-key", "a", "--debounce", "-1s"], id="debounce-negative"),
@@ -341,14 +323,9 @@ CLI_CASES = [
     pytest.param(["watch", "checks", "-service", "w", "-state", "any"], id="service-and-state"),
     pytest.param(["watch", "checks", "-state", "sick"], id="state-choice"),
     pytest.param(["watch", "services", "--format", "xml"], id="format-choice"),
-    pytest.param(
-        ["watch", "key", "-key", "/a"],
-        id="key-leading-slash",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=_PROBE_FIRST + "; -key /a is refused only by kv.get(), after the probe",
-        ),
-    ),
+    pytest.param(["watch", "key", "-key", "/a"], id="key-leading-slash"),
+    pytest.param(["watch", "keyprefix", "-prefix", "/a/"], id="prefix-leading-slash"),
+    pytest.param(["watch", "service", "-service", "web", "-tag", ""], id="service-empty-tag"),
     pytest.param(["watch", "key", "-key", "a", "-http-addr", "ftp://x:1"], id="addr-scheme"),
     pytest.param(["watch", "key", "-key", "a", "-http-addr", "h:port"], id="addr-port"),
     pytest.param(["watch", "key", "-key", "a", "--bogus"], id="unknown-flag"),

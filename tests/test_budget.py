@@ -7,6 +7,8 @@ Unit tests drive ``LongPollBudget`` and the watch engine over a fake transport w
 from __future__ import annotations
 
 import asyncio
+import random
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from test_watch_helpers import FakeTransport, Reply, json_query
 from consul_streams._budget import Lease, LongPollBudget, budget_for, configure, slots_for
 from consul_streams._client import Consul
 from consul_streams._clock import VirtualClock
+from consul_streams._engine import PollConfig, Poller
 from consul_streams._query import Request
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.testing import DevAgent
@@ -301,3 +304,36 @@ async def test_writes_get_through_while_long_polls_fill_their_budget(agent: DevA
         await within(agent.wait_unblocked())
     await within(settled(before))
     assert agent.peak_connections <= 4
+
+
+async def _poller_parked(transport: FakeTransport) -> tuple[Poller, asyncio.Task[None], Lease]:
+    """A Poller whose blocking read is in flight, holding the only long-poll lease."""
+    clock = VirtualClock()
+    config = PollConfig(300.0, None, Backoff(), None, clock, random.Random(1))
+    poller = Poller(json_query(transport, "/v1/kv/k"), config)
+    transport.push(Reply("a", index=1), "/v1/kv/k")
+    task = asyncio.ensure_future(poller.run(lambda _round: False))
+    await within(transport.wait_requests(2))
+    budget = budget_for(transport, clock)
+    assert budget is not None
+    (lease,) = list(budget._held)
+    return poller, task, lease
+
+
+@pytest.mark.parametrize("how", ["stopping", "second cancel"])
+async def test_a_real_cancel_racing_a_preemption_still_stops_the_poll(how: str) -> None:
+    """A preemption must never swallow the hub's (or the loop's) own cancellation."""
+    if how == "second cancel" and sys.version_info < (3, 11):
+        pytest.skip("Task.uncancel() counts cancel requests from Python 3.11")
+    t = FakeTransport(max_connections=2)
+    poller, task, lease = await _poller_parked(t)
+    lease.preempted = True
+    task.cancel()  # the preemption
+    if how == "stopping":
+        poller.stopping = True  # what Hub.detach sets before its cancel
+    else:
+        task.cancel()  # e.g. asyncio.run() cancelling every task at shutdown
+    await asyncio.wait({task}, timeout=T)
+    assert task.cancelled()
+    assert poller.stats.preempted == 0
+    assert t.inflight == 0

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from consul_streams import Consul
+from consul_streams._rules import parse_go_duration
 from consul_streams.cli import main
 from consul_streams.testing import DevAgent
 
@@ -38,6 +39,11 @@ def run_error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]
         (("watch", "nodes", "--tag", "x"), "-tag: only valid with type service"),
         (("watch", "key", "--key", "k", "--debounce", "soon"), "--debounce: expected a duration"),
         (("watch", "key", "--key", "k", "--max-wait", "1s"), "--max-wait: only valid together"),
+        (("watch", "key", "--key", "k", "--wait", "0s"), "--wait: expected a duration above 0s"),
+        (("watch", "key", "--key", "k", "--wait", "601s"), "and at most 10m, got '601s'"),
+        (("watch", "key", "--key", "k", "--wait=-1m"), "--wait: must not be negative"),
+        (("watch", "key", "--key", "/k"), "-key: must not begin with '/'"),
+        (("watch", "keyprefix", "--prefix", "a/../b"), "-prefix: must not contain '.' or '..'"),
         (("watch", "keyprefix", "--prefix", "", "--match", "("), "--match: invalid regular"),
         (("watch", "key", "--key", "k", "--format", "xml"), "invalid choice: 'xml'"),
         (("kv", "put"), "the following arguments are required: key"),
@@ -132,6 +138,23 @@ async def test_kv_put_cas_failure_exits_1(
         capsys, "kv", "put", "k", "w", "--cas", "0", "--http-addr", agent.address
     )
     assert (status, out) == (1, "false\n")
+
+
+async def test_watch_validates_then_probes_then_sends_the_wait(
+    capsys: pytest.CaptureFixture[str], agent: DevAgent, client: Consul
+) -> None:
+    """The leader probe is the first request; the blocking read carries the --wait given."""
+    argv = ["watch", "key", "-key", "k", "--wait", "10m", "--count", "2"]
+    run = asyncio.create_task(cli(capsys, *argv, "-http-addr", agent.address))
+    await asyncio.wait_for(agent.wait_blocked(1), 15)
+    await client.kv.put("k", "v")
+    status, out, err = await run
+    assert status == 0, err
+    assert len(out.splitlines()) == 2
+    paths = [r.path for r in agent.requests if r.method == "GET"]
+    assert paths == ["/v1/status/leader", "/v1/kv/k", "/v1/kv/k"]
+    blocking = [dict(r.query) for r in agent.requests if r.path == "/v1/kv/k"][1]
+    assert parse_go_duration(blocking["wait"]) == 600.0
 
 
 async def test_address_from_environment(

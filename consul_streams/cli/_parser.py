@@ -111,7 +111,7 @@ def _add_watch_flags(p: argparse.ArgumentParser) -> None:
         "--wait",
         metavar="DURATION",
         default="5m",
-        help="blocking-query wait per request (default 5m)",
+        help="blocking-query wait per request, above 0s and at most 10m (default 5m)",
     )
     p.add_argument(
         "-stale",

@@ -8,9 +8,10 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from consul_streams._rules import parse_go_duration
+from consul_streams._rules import MAX_WAIT, parse_go_duration
 from consul_streams.cli._common import connect, render
 from consul_streams.cli._parser import UsageError, print_error
+from consul_streams.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -29,6 +30,16 @@ def _duration(text: str | None, flag: str) -> float | None:
         raise UsageError(msg) from None
     if seconds < 0:
         raise UsageError(f"{flag}: must not be negative, got {text!r}")
+    return seconds
+
+
+def _wait(text: str) -> float:
+    """``--wait``: a blocking wait Consul honours, in (0, 10m]."""
+    seconds = _duration(text, "--wait")
+    # Consul reads a zero wait as "use the default" and caps at 10m; say so instead of
+    # silently watching with a wait the user did not ask for.
+    if seconds is None or not 0 < seconds <= MAX_WAIT:
+        raise UsageError(f"--wait: expected a duration above 0s and at most 10m, got {text!r}")
     return seconds
 
 
@@ -60,7 +71,7 @@ def check_watch_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--match: invalid regular expression: {exc}") from None
     args.debounce = _duration(args.debounce, "--debounce")
     args.max_wait = _duration(args.max_wait, "--max-wait")
-    args.wait = _duration(args.wait, "--wait")
+    args.wait = _wait(args.wait)
 
 
 def build_query(client: Consul, args: argparse.Namespace) -> Query[Any]:
@@ -87,6 +98,15 @@ def build_query(client: Consul, args: argparse.Namespace) -> Query[Any]:
     return client.event.items(name=args.name, **extra)
 
 
+#: Parameters of the endpoint methods that are spelled as a watch flag of the same name.
+_FLAG_PARAMETERS = frozenset({"key", "prefix", "service", "tag", "state", "name", "filter"})
+
+
+def _as_flag(exc: InvalidArgument) -> str:
+    """The error in terms of the command's flags (``-key: ...``) where one maps."""
+    return f"-{exc}" if exc.parameter in _FLAG_PARAMETERS else str(exc)
+
+
 async def _probe(client: Consul) -> None:
     # As consul watch does: fail fast, before the loop, when the agent is not there.
     await client.status.leader()
@@ -99,12 +119,11 @@ def changes(query: Query[Any], args: argparse.Namespace) -> Any:
     from consul_streams.recipes.config import BURST_RATE_LIMIT
     from consul_streams.watch import watch
 
-    wait = args.wait if args.wait else "5m"
     if args.debounce:
         # A burst must reach the debounce promptly, or a rate-limit pause splits it in two.
-        stream: Any = watch(query, wait=wait, rate_limit=BURST_RATE_LIMIT)
+        stream: Any = watch(query, wait=args.wait, rate_limit=BURST_RATE_LIMIT)
     else:
-        stream = watch(query, wait=wait)
+        stream = watch(query, wait=args.wait)
     if args.match is not None:
         stream = stream | ops.match(args.match)
     if args.debounce:
@@ -134,10 +153,15 @@ async def run_watch(args: argparse.Namespace) -> int:
     """Print (or hand to --exec) each change of the watched view until interrupted."""
     check_watch_args(args)
     async with connect(args) as client:
+        # Every argument is checked (the query and the watch are built) before the first
+        # request: a bad flag must not reach the agent.
+        try:
+            stream = changes(build_query(client, args), args)
+        except InvalidArgument as exc:
+            raise UsageError(_as_flag(exc)) from None
         await _probe(client)
-        query = build_query(client, args)
         shown = 0
-        async with changes(query, args).stream() as rounds:
+        async with stream.stream() as rounds:
             async for value, meta in rounds:
                 text = render(_jsonable_diff(value) if args.diff else value, args.format)
                 if args.exec_cmd:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from consul_streams.endpoints.kv import check_key
 from consul_streams.exceptions import ConsulError, InvalidArgument
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ class SessionHold:
         clock: Clock | None,
         wait: str | float | timedelta,
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise InvalidArgument("key", f"expected a non-empty KV key, got {key!r}")
+        # The KV endpoint's own rules, so that a bad key fails here and not at the agent.
+        check_key(key, "key")
         self._ttl = seconds(ttl, "ttl", minimum=10.0)
         self._lock_delay = seconds(lock_delay, "lock_delay")
         if behavior not in ("release", "delete"):

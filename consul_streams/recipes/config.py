@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from consul_streams.exceptions import InvalidArgument
+from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._document import (
     ConfigError,
     Decoder,
@@ -24,7 +25,7 @@ from consul_streams.recipes._document import (
     resolve_format,
 )
 from consul_streams.recipes._validate import Validator, make_validator
-from consul_streams.watch import RateLimit
+from consul_streams.watch import DEFAULT_BACKOFF, Backoff, RateLimit
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -112,6 +113,9 @@ def config_events(
     clock: Clock | None = None,
     wait: str | float | timedelta = "5m",
     rate_limit: RateLimit | None = BURST_RATE_LIMIT,
+    retry: Callable[[ConsulError], bool] | None = None,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    rng: random.Random | None = None,
 ) -> AsyncGenerator[ConfigEvent[Any], None]:
     """Yield a :class:`ConfigSnapshot` for each new good configuration and a
     :class:`ConfigRejected` for each change that failed to decode or validate.
@@ -123,7 +127,10 @@ def config_events(
 
     ``rate_limit`` goes to ``watch()``; the default (:data:`BURST_RATE_LIMIT`) lets a burst of
     changes through at once, so that the debounce sees it as one burst, and caps sustained
-    churn at 10 reads a second.
+    churn at 10 reads a second. ``retry``, ``backoff`` and ``rng`` also go to ``watch()``,
+    with its meaning and checks: e.g. ``retry=lambda exc: exc.retriable or
+    isinstance(exc, PermissionDenied)`` waits out the 403 of a token that is not valid yet,
+    where the default policy ends the stream with that error.
 
     Note: each read is one atomic view of the prefix, and a burst is collapsed to its last
     view, so a consumer never sees part of a burst applied. A new view equal to the current
@@ -138,7 +145,15 @@ def config_events(
     from consul_streams.watch import watch
 
     query: Query[Any] = client.kv.get(key) if key is not None else client.kv.items(prefix or "")
-    stream: Any = watch(query, wait=wait, clock=clock, rate_limit=rate_limit)
+    stream: Any = watch(
+        query,
+        wait=wait,
+        clock=clock,
+        rate_limit=rate_limit,
+        retry=retry,
+        backoff=backoff,
+        rng=rng,
+    )
     if debounce:
         from consul_streams import ops
 

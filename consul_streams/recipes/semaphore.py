@@ -12,6 +12,7 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from consul_streams.endpoints.kv import check_key
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._held import SessionHold
 
@@ -66,8 +67,8 @@ class Semaphore(SessionHold):
         clock: Clock | None = None,
         wait: str | float | timedelta = "5m",
     ) -> None:
-        if not isinstance(prefix, str) or not prefix:
-            raise InvalidArgument("prefix", f"expected a non-empty KV prefix, got {prefix!r}")
+        # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
+        check_key(prefix, "prefix")
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.limit = _check_limit(limit)
         super().__init__(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from consul_streams import Consul
+from consul_streams import Consul, ConsulError, PermissionDenied
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.recipes import (
     ConfigEvent,
@@ -20,6 +21,8 @@ from consul_streams.recipes import (
     LiveConfig,
     config_events,
 )
+from consul_streams.testing import DevAgent
+from consul_streams.watch import Backoff
 
 PREFIX = "app/"
 
@@ -221,3 +224,78 @@ async def test_failing_callback_is_logged_and_reloading_goes_on(
         assert later.document["x"] == "2"
     assert "config callback" in caplog.text
     assert "boom" in caplog.text
+
+
+class _Ceiling(random.Random):
+    """Jitter at the top of the range, remembering each backoff ceiling it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.ceilings: list[float] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.ceilings.append(b)
+        return b
+
+
+async def test_retry_backoff_rng_wait_out_a_token_not_yet_valid() -> None:
+    """A 403 of a token not replicated yet is retried with the given backoff, then loads."""
+    agent = DevAgent(jitter=False, acl_default_policy="deny", management_token="root")
+    async with agent, Consul(agent.url, token="app", environ={}) as app:
+        agent.add_token("app")
+        async with Consul(agent.url, token="root", environ={}) as admin:
+            await seed(admin)
+        rule = agent.faults.reject_token("app")
+        denied = asyncio.Event()
+
+        def retry(exc: ConsulError) -> bool:
+            if isinstance(exc, PermissionDenied):
+                denied.set()
+                return True
+            return exc.retriable
+
+        rng = _Ceiling()
+        config = LiveConfig[DB](
+            app,
+            PREFIX,
+            validate=parse,
+            debounce=None,
+            retry=retry,
+            backoff=Backoff(base=0.01, cap=0.04),
+            rng=rng,
+        )
+        start = asyncio.create_task(config.start())
+        try:
+            await asyncio.wait_for(denied.wait(), 5)
+            assert not start.done()
+            rule.cancel()
+            await asyncio.wait_for(start, 5)
+            assert config.value == DB("db1", 5432)
+            assert rule.hits >= 1
+            assert rng.ceilings
+            assert set(rng.ceilings) <= {0.01, 0.02, 0.04}
+        finally:
+            start.cancel()
+            await config.aclose()
+
+
+async def test_default_policy_ends_the_config_stream_on_403() -> None:
+    """Without a retry policy, a rejected token raises out of the stream, token unsaid."""
+    agent = DevAgent(jitter=False, acl_default_policy="deny", management_token="root")
+    async with agent, Consul(agent.url, token="app-s3cret", environ={}) as app:
+        agent.add_token("app-s3cret")
+        agent.faults.reject_token("app-s3cret")
+        async with aclosing(config_events(app, PREFIX, debounce=None)) as events:
+            with pytest.raises(PermissionDenied) as info:
+                await next_event(events)
+        assert "app-s3cret" not in str(info.value)
+        assert len([r for r in agent.requests if r.path == "/v1/kv/app/"]) == 1
+
+
+async def test_watch_options_are_checked_at_call_time(client: Consul) -> None:
+    with pytest.raises(InvalidArgument, match=r"^retry: "):
+        config_events(client, "a/", retry=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=r"^backoff: "):
+        LiveConfig[Any](client, "a/", backoff=0.5)
+    with pytest.raises(InvalidArgument, match=r"^rng: "):
+        config_events(client, "a/", rng=random)  # type: ignore[arg-type]

@@ -133,6 +133,24 @@ async def test_bad_arguments_fail_at_call_time(client: Consul) -> None:
         Lock(client, "")
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("/locks/a", "^key: must not begin with '/'"),
+        ("locks/../a", "^key: must not contain '.' or '..'"),
+        ("locks/\x01", "^key: must not contain control characters"),
+        (7, "^key: expected a str"),
+    ],
+)
+async def test_lock_key_follows_the_kv_key_rules(
+    client: Consul, agent: DevAgent, key: object, message: str
+) -> None:
+    """A key kv.get() would refuse is refused by Lock() itself, before any session exists."""
+    with pytest.raises(InvalidArgument, match=message):
+        Lock(client, key)  # type: ignore[arg-type]
+    assert agent.requests == []
+
+
 async def test_election_yields_gained_then_lost(client: Consul) -> None:
     async with aclosing(elect(client, KEY, lock_delay=0)) as changes:
         gained = await asyncio.wait_for(anext(changes), 5)

@@ -78,3 +78,7 @@ async def test_bad_arguments_fail_at_call_time(client: Consul) -> None:
         Semaphore(client, PREFIX, 0)
     with pytest.raises(InvalidArgument, match="prefix"):
         Semaphore(client, "", 1)
+    with pytest.raises(InvalidArgument, match=r"^prefix: must not begin with '/'"):
+        Semaphore(client, "/sem/", 1)
+    with pytest.raises(InvalidArgument, match=r"^prefix: must not contain '\.' or '\.\.'"):
+        Semaphore(client, "sem/../x/", 1)

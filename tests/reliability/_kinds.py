@@ -210,15 +210,12 @@ class ConfigKind(Kind):
 
     name = "config"
     path = "/v1/kv/conf/"
-    backoff = Backoff()  # config_events() takes no backoff: the watch default applies
 
     async def seed(self, client: Consul) -> None:
         await client.kv.put("conf/a", "1")
         await client.kv.put("conf/b", "2")
 
     def source(self, client: Consul, retry: Retry) -> AsyncIterator[Any]:
-        # Passed only when set: config_events() has no retry= yet (an xfail of the matrix).
-        extra: dict[str, Any] = {} if retry is None else {"retry": retry}
         events = config_events(
             cast(Consul, _SlackClient(client)),
             "conf/",
@@ -226,7 +223,9 @@ class ConfigKind(Kind):
             debounce=None,
             wait=WAIT,
             rate_limit=RATE,
-            **extra,
+            retry=retry,
+            backoff=BACKOFF,
+            rng=MaxJitter(),
         )
         # The recipe keeps its watch private; its not-yet-started frame holds it.
         frame = cast(AsyncGeneratorType[Any, None], events).ag_frame

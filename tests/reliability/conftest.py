@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 _OUTCOMES: dict[tuple[str, str], str] = {}
+#: cells in collection order (kind-major): the grid's row and column order
+_ORDER: list[tuple[str, str]] = []
 _SYMBOL = {"passed": "ok", "failed": "FAIL", "xfailed": "xfail", "xpassed": "XPASS"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "kind_name" in params and "fault" in params:
+            _ORDER.append((str(params["kind_name"]), str(params["fault"])))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -29,8 +38,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _OUTCOMES:
         return
-    kinds = list(dict.fromkeys(k for k, _ in _OUTCOMES))
-    faults = list(dict.fromkeys(f for _, f in _OUTCOMES))
+    # Collection order, so that the grid reads the same whatever order the cells ran in.
+    cells = [*_ORDER, *_OUTCOMES]
+    kinds = [k for k in dict.fromkeys(k for k, _ in cells) if any(c[0] == k for c in _OUTCOMES)]
+    faults = [f for f in dict.fromkeys(f for _, f in cells) if any(c[1] == f for c in _OUTCOMES)]
     width = max(len(f) for f in faults) + 2
     terminalreporter.write_sep("=", "fault matrix (watch kind x fault)")
     terminalreporter.write_line(" " * width + "".join(f"{k:>8}" for k in kinds))

@@ -9,7 +9,19 @@ injects one fault, makes the changes whose last one is "the final update", and t
   cell's duration;
 * ``stream.stats.errors`` counts exactly the error kinds the fault provokes.
 
+Errors that are not retriable by default end the watch under the default policy and are retried
+under a policy that says so; those faults come in two cells: ``403-raise``/``403-retry`` (a
+token not valid yet) and ``malformed-raise``/``malformed-retry`` (a body that is not JSON). A
+``-raise`` cell checks that the typed error ends the stream after the first faulty answer,
+counted in the stats, with no further request.
+
 ``conftest.py`` prints a kind x fault grid of the outcomes at the end of the session.
+
+Each cell has its own agent and client, and most of a cell's time is spent waiting (read
+timeouts, backoff, token validity), so the module runs the selected cells concurrently in one
+event loop (:func:`outcomes`, at most :data:`PARALLEL` at a time) and each test reports its own
+cell's outcome, traceback included. Cells that restart an agent run alone first: the restarted
+agent rebinds its port, which a concurrently started agent or connection could otherwise take.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from consul_streams import Consul, ConsulError, PermissionDenied
+from consul_streams import Consul, ConsulError, DecodeError, PermissionDenied
 from consul_streams.testing import DevAgent, Fault
 
 from ._harness import RATE, Tracker, max_error_requests, success_bound, watched_requests
@@ -36,6 +48,10 @@ WINDOW = 0.3
 #: when a not-yet-valid token becomes valid
 TOKEN_VALID_AFTER = 0.4
 CONVERGE = 10.0
+#: cells in flight at once; most of a cell is waiting, and each has its own agent
+PARALLEL = 12
+#: what one cell may take, at most, before it counts as hung
+CELL_TIMEOUT = 60.0
 
 
 @dataclass
@@ -46,6 +62,8 @@ class Cell:
     errors: dict[str, tuple[int, int]] = field(default_factory=dict)
     persistent: bool = False
     resets: bool = False
+    #: the error that ends the stream (the default policy does not retry it)
+    raises: type[ConsulError] | None = None
 
 
 Inject = Callable[[DevAgent, Kind], Awaitable[Cell]]
@@ -90,7 +108,13 @@ async def _slow(agent: DevAgent, kind: Kind) -> Cell:
     return Cell([agent.faults.delay(SLOW, count=1, **_get(kind))], {"ReadTimeout": (1, 1)})
 
 
-async def _malformed(agent: DevAgent, kind: Kind) -> Cell:
+async def _malformed_raise(agent: DevAgent, kind: Kind) -> Cell:
+    # Not retriable by default: the first broken body ends the watch with the typed error.
+    rule = agent.faults.malformed_json(1, **_get(kind))
+    return Cell([rule], {"DecodeError": (1, 1)}, raises=DecodeError)
+
+
+async def _malformed_retry(agent: DevAgent, kind: Kind) -> Cell:
     return Cell([agent.faults.malformed_json(1, **_get(kind))], {"DecodeError": (1, 1)})
 
 
@@ -118,7 +142,8 @@ FAULTS: dict[str, Inject] = {
     "500": _burst(500, "ServerError"),
     "503": _burst(503, "ServerError"),
     "slow": _slow,
-    "malformed": _malformed,
+    "malformed-raise": _malformed_raise,
+    "malformed-retry": _malformed_retry,
     "truncated": _truncated,
     "no-index": _no_index,
     "zero-index": _zero_index,
@@ -126,33 +151,27 @@ FAULTS: dict[str, Inject] = {
 TOKEN_FAULTS = ("403-retry", "403-raise")
 ALL_FAULTS = (*FAULTS, *TOKEN_FAULTS)
 
-_DECODE_BUG = (
-    "DecodeError.retriable is False (consul_streams/exceptions.py:93, and the default retry "
-    "policy in _engine.Poller._should_retry uses it), so one malformed body ends every watch "
-    "instead of being retried like Consul's Go watch does (consul-api.md 3.2)"
-)
-_CONFIG_RETRY_GAP = (
-    "config_events() (consul_streams/recipes/config.py:103) has no retry= parameter, so a "
-    "config watch cannot retry the 403 of a not-yet-valid token (TypeError)"
-)
-
 
 def _cells() -> list[Any]:
     cells = []
     for kind in KINDS:
         for fault in ALL_FAULTS:
-            marks: list[pytest.MarkDecorator] = []
-            if fault == "malformed":
-                marks.append(pytest.mark.xfail(strict=True, reason=_DECODE_BUG))
-            if fault == "403-retry" and kind == "config":
-                marks.append(pytest.mark.xfail(strict=True, reason=_CONFIG_RETRY_GAP))
-            cells.append(pytest.param(kind, fault, id=f"{kind}-{fault}", marks=marks))
+            cells.append(pytest.param(kind, fault, id=f"{kind}-{fault}"))
     return cells
 
 
 def _retry_permission(exc: ConsulError) -> bool:
     """A retry policy that also waits out a token that is not valid yet."""
     return exc.retriable or isinstance(exc, PermissionDenied)
+
+
+def _retry_decode(exc: ConsulError) -> bool:
+    """A retry policy that also retries an answer that could not be decoded."""
+    return exc.retriable or isinstance(exc, DecodeError)
+
+
+#: The retry policy of a fault's watch (default: None, each error's ``retriable``).
+RETRY: dict[str, Callable[[ConsulError], bool]] = {"malformed-retry": _retry_decode}
 
 
 def _check_errors(kind: Kind, expected: dict[str, tuple[int, int]]) -> None:
@@ -181,9 +200,58 @@ async def _converge(tracker: Tracker[Any], kind: Kind, client: Consul) -> None:
     assert kind.converged(tracker.state, server), (tracker.state, server)
 
 
+#: faults that restart the agent on its port: run alone, see the module docstring
+EXCLUSIVE = frozenset({"restart-keep", "restart-lost"})
+#: faults whose cells take longest: started first so that the rest overlap them
+LONGEST = ("slow", "403-retry", "no-index", "zero-index")
+
+Outcomes = dict[tuple[str, str], Exception | None]
+
+
+async def _run_cells(cells: list[tuple[str, str]]) -> Outcomes:
+    """Every cell's outcome: None when it passed, else what it raised."""
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def run(cell: tuple[str, str]) -> Exception | None:
+        async with gate:
+            try:
+                await asyncio.wait_for(_run_cell(*cell), CELL_TIMEOUT)
+            except Exception as exc:  # reported by the cell's own test
+                return exc
+            return None
+
+    alone = [c for c in cells if c[1] in EXCLUSIVE]
+    together = sorted(
+        (c for c in cells if c[1] not in EXCLUSIVE),
+        key=lambda c: LONGEST.index(c[1]) if c[1] in LONGEST else len(LONGEST),
+    )
+    outcomes = {cell: await run(cell) for cell in alone}
+    results = await asyncio.gather(*(run(cell) for cell in together))
+    outcomes.update(zip(together, results, strict=True))
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def outcomes(request: pytest.FixtureRequest) -> Outcomes:
+    """Runs the selected cells of this module (after ``-k``/``-m``) and keeps their outcomes."""
+    cells = []
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "originalname", None) == "test_fault_cell" and callspec is not None:
+            cells.append((str(callspec.params["kind_name"]), str(callspec.params["fault"])))
+    return asyncio.run(_run_cells(cells))
+
+
 @pytest.mark.parametrize(("kind_name", "fault"), _cells())
-async def test_fault_cell(kind_name: str, fault: str) -> None:
+def test_fault_cell(kind_name: str, fault: str, outcomes: Outcomes) -> None:
     """The watch survives the fault: converges, stays under the request bound, counts errors."""
+    error = outcomes[(kind_name, fault)]
+    if error is not None:
+        raise error
+
+
+async def _run_cell(kind_name: str, fault: str) -> None:
+    """One cell: inject ``fault`` under a watch of ``kind_name`` and check the outcome."""
     if fault in TOKEN_FAULTS:
         await _token_cell(KINDS[kind_name](), fault)
         return
@@ -191,13 +259,16 @@ async def test_fault_cell(kind_name: str, fault: str) -> None:
     loop = asyncio.get_running_loop()
     async with DevAgent(jitter=False) as agent, Consul(agent.url, environ={}) as client:
         await kind.seed(client)
-        tracker: Tracker[Any] = Tracker(kind.source(client, None), kind.fold)
+        tracker: Tracker[Any] = Tracker(kind.source(client, RETRY.get(fault)), kind.fold)
         try:
             await tracker.until(lambda _: tracker.items > 0, CONVERGE)
             await asyncio.wait_for(agent.wait_blocked(1), CONVERGE)
             since, started = len(agent.requests), loop.time()
             cell = await FAULTS[fault](agent, kind)
             await kind.change(client)
+            if cell.raises is not None:
+                await _check_raised(tracker, kind, cell, agent, since)
+                return
             await _converge(tracker, kind, client)
             if cell.persistent:
                 # A measurement window for the rate under the fault, not a wait for a state.
@@ -218,6 +289,19 @@ async def test_fault_cell(kind_name: str, fault: str) -> None:
                 assert kind.stats().index_resets >= 1
         finally:
             await tracker.aclose()
+
+
+async def _check_raised(
+    tracker: Tracker[Any], kind: Kind, cell: Cell, agent: DevAgent, since: int
+) -> None:
+    """The fault's error ended the stream at its first hit, counted once, nothing re-sent."""
+    assert cell.raises is not None
+    error = await tracker.ended(CONVERGE)
+    assert isinstance(error, cell.raises), repr(error)
+    assert [rule.hits for rule in cell.rules] == [1] * len(cell.rules)
+    # The faulty answer went to the request parked before the fault (logged before `since`).
+    assert watched_requests(agent, kind.path, since) == 0, agent.requests[since:]
+    _check_errors(kind, cell.errors)
 
 
 async def _token_cell(kind: Kind, fault: str) -> None:
