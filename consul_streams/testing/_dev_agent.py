@@ -216,7 +216,9 @@ class DevAgent:
             return
         server.close()
         if self._web is not None:
-            await self._web.shutdown(0.05)
+            # Like a crashing agent: in-flight handlers (mostly parked blocking queries) are
+            # cut at once rather than waited for; every restart in a test pays this.
+            await self._web.shutdown(0.005)
             self._web = None
         await server.wait_closed()
 
