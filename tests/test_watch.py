@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from test_watch_helpers import FakeTransport, Reply, json_query, kv_query
+from test_watch_helpers import FakeTransport, Reply, fast, json_query, kv_query, nxt, within
 
 from consul_streams._clock import VirtualClock
 from consul_streams._query import BlockingMode
@@ -21,22 +21,6 @@ from consul_streams.exceptions import (
     ServerError,
 )
 from consul_streams.watch import Backoff, RateLimit, watch
-
-T = 2.0  # generous upper bound for anything that should happen "at once"
-
-
-async def nxt(it: Any) -> Any:
-    return await asyncio.wait_for(it.__anext__(), T)
-
-
-async def within(aw: Any) -> Any:
-    return await asyncio.wait_for(aw, T)
-
-
-def fast(query: Any, **kw: Any) -> Any:
-    kw.setdefault("clock", VirtualClock())
-    kw.setdefault("rate_limit", None)
-    return watch(query, **kw)
 
 
 async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wait() -> None:

@@ -16,7 +16,29 @@ from typing import Any
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.exceptions import ConsulError
 
-__all__ = ["FakeTransport", "Reply", "json_query", "kv_query"]
+__all__ = ["FakeTransport", "Reply", "T", "fast", "json_query", "kv_query", "nxt", "within"]
+
+T = 2.0  # generous upper bound for anything that should happen "at once"
+
+
+async def nxt(it: Any) -> Any:
+    """The iterator's next item, or a test failure after ``T`` seconds."""
+    return await asyncio.wait_for(it.__anext__(), T)
+
+
+async def within(aw: Any) -> Any:
+    """Await ``aw``, or fail the test after ``T`` seconds."""
+    return await asyncio.wait_for(aw, T)
+
+
+def fast(query: Any, **kw: Any) -> Any:
+    """A watch on the virtual clock with no rate limit, unless the test says otherwise."""
+    from consul_streams._clock import VirtualClock
+    from consul_streams.watch import watch
+
+    kw.setdefault("clock", VirtualClock())
+    kw.setdefault("rate_limit", None)
+    return watch(query, **kw)
 
 
 @dataclass

@@ -8,29 +8,12 @@ from typing import Any
 
 import pytest
 from aiostream import pipe, stream
-from test_watch_helpers import FakeTransport, Reply, json_query, kv_query
+from test_watch_helpers import FakeTransport, Reply, fast, json_query, kv_query, nxt, within
 
 from consul_streams._clock import VirtualClock
 from consul_streams._query import BlockingMode, Request
 from consul_streams._rules import event_id_to_index
 from consul_streams.exceptions import ConnectError, PermissionDenied, RateLimited
-from consul_streams.watch import watch
-
-T = 2.0
-
-
-async def nxt(it: Any) -> Any:
-    return await asyncio.wait_for(it.__anext__(), T)
-
-
-async def within(aw: Any) -> Any:
-    return await asyncio.wait_for(aw, T)
-
-
-def fast(query: Any, **kw: Any) -> Any:
-    kw.setdefault("clock", VirtualClock())
-    kw.setdefault("rate_limit", None)
-    return watch(query, **kw)
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
