@@ -116,6 +116,7 @@ async def test_repeated_iteration_is_an_independent_consumer() -> None:
     t.push(Reply("a", index=1))
     async with w.stream() as s:
         assert (await nxt(s))[0] == "a"
+        await within(t.wait_requests(2))  # its blocking read is in flight when we leave
     t.push(Reply("b", index=2))
     async with w.stream() as s:
         assert (await nxt(s))[0] == "b"  # a new poll, which starts non-blocking
@@ -138,6 +139,7 @@ async def test_identical_watches_share_one_poll_and_late_subscriber_gets_value_a
             t.push(Reply("b", index=2))
             assert (await nxt(s1))[0] == "b"
             assert (await nxt(s2))[0] == "b"
+            await within(t.wait_requests(3))  # the next blocking read is in flight
         assert t.cancellations == 0  # s1 still listens
     assert t.cancellations == 1  # the last consumer left: the poll stopped
     assert len(t.requests) == 3
@@ -240,8 +242,9 @@ async def test_stats_count_requests_emits_unchanged_resets_errors() -> None:
         await clock.advance(30)
         t.push(Reply("b", index=3))
         await nxt(s)
+        await within(t.wait_requests(5))
         stats = s.stats
-    # the fifth read (blocking on 3) is already in flight
+    # the fifth read (blocking on 3) is in flight
     assert (stats.requests, stats.emits, stats.unchanged) == (5, 2, 1)
     assert (stats.retries, stats.errors, stats.last_index) == (1, {"ConnectError": 1}, 3)
     assert stats.index_resets == 0  # the error already reset the index to 0
