@@ -88,6 +88,12 @@ class Call:
     def pretty(self) -> bool:
         return "pretty" in self.request.query
 
+    def required_suffix(self, missing: str) -> str:
+        """The path suffix (a key, name or ID); an empty one answers 400 ``missing``."""
+        if not self.suffix:
+            raise ApiError(400, missing)
+        return self.suffix
+
     async def body(self) -> bytes:
         """The request body (empty for GET, whose bodies Consul ignores)."""
         if self.request.method == "GET":

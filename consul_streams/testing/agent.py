@@ -205,8 +205,7 @@ def _health_answer(call: Call, code: int, reason: str, body: Any) -> web.Respons
 
 async def health_by_id(call: Call) -> web.Response:
     """``GET /v1/agent/health/service/id/:id``: 200/429/503 by aggregated status, 404 unknown."""
-    if not call.suffix:
-        raise ApiError(400, "Missing serviceID")
+    call.required_suffix("Missing serviceID")
     rec = local_of(call).service(call.suffix)
     if rec is None:
         missing = {"AggregatedStatus": "critical", "Service": None, "Checks": None}
@@ -217,8 +216,7 @@ async def health_by_id(call: Call) -> web.Response:
 
 async def health_by_name(call: Call) -> web.Response:
     """``GET /v1/agent/health/service/name/:name``: the worst status of every local instance."""
-    if not call.suffix:
-        raise ApiError(400, "Missing service Name")
+    call.required_suffix("Missing service Name")
     entries = [_health_entry(call, r) for r in _local_services(call) if r["Service"] == call.suffix]
     code, reason = 404, f"ServiceName {call.suffix} Not Found"
     for status, _ in entries:
@@ -327,9 +325,7 @@ def _enable_param(call: Call) -> bool:
 
 async def service_maintenance(call: Call) -> web.Response:
     """``PUT /v1/agent/service/maintenance/:id?enable=&reason=``."""
-    sid = call.suffix
-    if not sid:
-        raise ApiError(400, "Missing service ID")
+    sid = call.required_suffix("Missing service ID")
     enable = _enable_param(call)
     local = local_of(call)
     if local.service(sid) is None:

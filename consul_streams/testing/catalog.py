@@ -256,9 +256,7 @@ async def services(call: Call) -> web.Response:
 async def service(call: Call) -> web.Response:
     """``GET /v1/catalog/service/:name`` (blocks on that service only)."""
     opts = parse_query(call)
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing service name")
+    name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.CATALOG_SERVICE)
     meta = node_meta_param(call)
     tags = call.request.query.getall("tag", [])
@@ -279,9 +277,7 @@ async def service(call: Call) -> web.Response:
 async def node(call: Call) -> web.Response:
     """``GET /v1/catalog/node/:node``: the node and its services; ``null`` when unknown."""
     opts = parse_query(call)
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing node name")
+    name = call.required_suffix("Missing node name")
     keep = compile_filter(opts, bexpr.AGENT_SERVICE)
     cat = catalog_of(call)
 

@@ -92,9 +92,7 @@ async def fire(call: Call) -> web.Response:
     """``PUT /v1/event/fire/:name``: validate, deliver locally, answer with the event."""
     query = call.request.query
     dc = query.get("dc") or call.config.datacenter
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing name")
+    name = call.required_suffix("Missing name")
     length = call.request.content_length or 0
     if length > MAX_PAYLOAD:
         raise ApiError(413, f"Request body too large, max size: {MAX_PAYLOAD} bytes")

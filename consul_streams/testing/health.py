@@ -39,9 +39,7 @@ def parse_bool(text: str) -> bool | None:
 async def node(call: Call) -> web.Response:
     """``GET /v1/health/node/:node``: every check of the node (``[]`` when unknown)."""
     opts = parse_query(call)
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing node name")
+    name = call.required_suffix("Missing node name")
     keep = compile_filter(opts, bexpr.HEALTH_CHECK)
     cat = catalog_of(call)
 
@@ -55,9 +53,7 @@ async def node(call: Call) -> web.Response:
 async def checks(call: Call) -> web.Response:
     """``GET /v1/health/checks/:service``: the checks of that service's instances."""
     opts = parse_query(call)
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing service name")
+    name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.HEALTH_CHECK)
     meta = node_meta_param(call)
     cat = catalog_of(call)
@@ -79,9 +75,7 @@ async def checks(call: Call) -> web.Response:
 async def state(call: Call) -> web.Response:
     """``GET /v1/health/state/:state``: checks in that state; ``any`` = all, unknown = ``[]``."""
     opts = parse_query(call)
-    wanted = call.suffix
-    if not wanted:
-        raise ApiError(400, "Missing check state")
+    wanted = call.required_suffix("Missing check state")
     keep = compile_filter(opts, bexpr.HEALTH_CHECK)
     meta = node_meta_param(call)
     cat = catalog_of(call)
@@ -102,9 +96,7 @@ async def state(call: Call) -> web.Response:
 async def service(call: Call) -> web.Response:
     """``GET /v1/health/service/:service``: instances with node, service and checks."""
     opts = parse_query(call)
-    name = call.suffix
-    if not name:
-        raise ApiError(400, "Missing service name")
+    name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.SERVICE_ENTRY)
     meta = node_meta_param(call)
     tags = call.request.query.getall("tag", [])

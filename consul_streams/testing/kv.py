@@ -127,9 +127,7 @@ def _keys(kv: KVState, ws: WatchSet, prefix: str, separator: str) -> QueryResult
 
 
 async def _put(call: Call, kv: KVState) -> web.StreamResponse:
-    key = call.suffix
-    if not key:
-        raise ApiError(400, "Missing key name")
+    key = call.required_suffix("Missing key name")
     _conflicting(call, "cas", "acquire", "release")
     query = call.query
     flags = parse_go_uint_or_500(query["flags"]) if "flags" in query else 0

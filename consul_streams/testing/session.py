@@ -243,16 +243,14 @@ async def _create(call: Call) -> web.StreamResponse:
 
 async def _destroy(call: Call) -> web.StreamResponse:
     parse_query(call)
-    if not call.suffix:
-        raise ApiError(400, "Missing session")
+    call.required_suffix("Missing session")
     call.store.get(SessionState).destroy(call.suffix)
     return json_response(call, True)
 
 
 async def _renew(call: Call) -> web.StreamResponse:
     parse_query(call)
-    if not call.suffix:
-        raise ApiError(400, "Missing session")
+    call.required_suffix("Missing session")
     session = call.store.get(SessionState).renew(call.suffix)
     if session is None:
         raise ApiError(404, f"Session id '{call.suffix}' not found")
@@ -276,17 +274,13 @@ async def _read(call: Call, select: Any, *, not_found: bool = False) -> web.Stre
 
 async def _info(call: Call) -> web.StreamResponse:
     parse_query(call)
-    session_id = call.suffix
-    if not session_id:
-        raise ApiError(400, "Missing session")
+    session_id = call.required_suffix("Missing session")
     return await _read(call, lambda s: s.id == session_id, not_found=True)
 
 
 async def _node(call: Call) -> web.StreamResponse:
     parse_query(call)
-    node = call.suffix
-    if not node:
-        raise ApiError(400, "Missing node name")
+    node = call.required_suffix("Missing node name")
     return await _read(call, lambda s: s.node == node)
 
 
