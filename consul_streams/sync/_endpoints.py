@@ -105,4 +105,5 @@ class Txn(SyncEndpoint):
 
     name = "txn"
     execute = forward(aio.Txn.execute)
-    kv_op = forward(aio.Txn.kv_op)
+    # A pure builder (a staticmethod, no I/O): the very same function.
+    kv_op = staticmethod(aio.Txn.kv_op)

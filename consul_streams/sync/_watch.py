@@ -90,6 +90,11 @@ class WatchHandle(Generic[T]):
             self._dispatcher.post("done", self.done.set)
 
     @property
+    def callback_thread(self) -> threading.Thread:
+        """The thread this watch's callbacks run on."""
+        return self._dispatcher.thread
+
+    @property
     def stats(self) -> WatchStats:
         """The engine's counters for this watch (requests, emits, retries, ...)."""
         return self._stream.stats  # type: ignore[no-any-return]

@@ -7,13 +7,16 @@ event-loop thread, so a synchronous test (or a Flask/Django test client) can poi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from consul_streams.sync._loop import LoopThread
 from consul_streams.testing import DevAgent
 
 __all__ = ["DevAgentThread"]
+
+T = TypeVar("T")
 
 
 class DevAgentThread:
@@ -43,6 +46,10 @@ class DevAgentThread:
     def run(self, coro: Any) -> Any:
         """Run a coroutine of the agent (``restart()``, ``wait_blocked()``) on its thread."""
         return self._loop.run(coro)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` on the agent's thread (e.g. ``lambda: agent.faults.fail_next(1)``)."""
+        return self._loop.call(fn)
 
     def start(self) -> DevAgentThread:
         self._loop.run(self.agent.start())
