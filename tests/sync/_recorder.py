@@ -31,6 +31,10 @@ class Recorder:
             ok = self._cond.wait_for(lambda: predicate(self.calls), TIMEOUT)
         assert ok, f"condition not met; calls: {self.calls}"
 
+    def wait_value(self, value: Any) -> None:
+        """Wait until the latest call's value (see :meth:`values`) is ``value``."""
+        self.wait_for(lambda calls: bool(calls) and _value(calls[-1][0]) == value)
+
     def values(self) -> list[Any]:
         """The first argument of each call, the KV entry's value where it is one."""
         with self._cond:

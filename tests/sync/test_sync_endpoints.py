@@ -51,7 +51,7 @@ def test_every_public_async_method_has_a_sync_twin_with_its_signature(name: str)
             expected = inspect.signature(getattr(async_endpoint, method_name))  # bound
             twin = getattr(endpoint, method_name)
             assert inspect.signature(twin) == expected, method_name
-            assert twin.__doc__ == async_fn.__doc__  # type: ignore[attr-defined]
+            assert twin.__doc__ == async_fn.__doc__
     finally:
         client.close()
 

@@ -33,7 +33,7 @@ def test_callbacks_follow_changes_in_order(client: Consul) -> None:
         seen.wait_for(lambda calls: len(calls) == 1)
         for n in range(1, 6):
             client.kv.put("w/a", str(n))
-            seen.wait_for(lambda calls, n=n: seen.values()[-1] == str(n).encode())
+            seen.wait_value(str(n).encode())
     values = [int(v) for v in seen.values()]
     assert values == sorted(values)
     assert values[0] == 0
@@ -52,7 +52,7 @@ def test_an_exception_in_a_callback_is_logged_and_the_watch_goes_on(
     with caplog.at_level(logging.ERROR, "consul_streams.sync"), watch(client.kv.get("w/a"), seen):
         seen.wait_for(lambda calls: len(calls) == 1)
         client.kv.put("w/a", b"2")
-        seen.wait_for(lambda calls: seen.values()[-1] == b"2")
+        seen.wait_value(b"2")
     failures = [r for r in caplog.records if r.exc_info and "boom" in str(r.exc_info[1])]
     assert len(failures) == 1
     assert "the watch goes on" in failures[0].getMessage()
@@ -69,10 +69,10 @@ def test_a_slow_callback_delays_only_its_own_watch(client: Consul) -> None:
         for n in range(1, 4):
             client.kv.put("w/slow", f"s{n}")
             client.kv.put("w/fast", f"f{n}")
-            fast.wait_for(lambda calls, n=n: fast.values()[-1] == f"f{n}".encode())
+            fast.wait_value(f"f{n}".encode())
         assert slow.values() == [b"s0"]  # still in its first call
         gate.set()
-        slow.wait_for(lambda calls: slow.values()[-1] == b"s3")
+        slow.wait_value(b"s3")
     # After the slow call, the watch caught up: never an older value after a newer one.
     assert slow.values() == sorted(slow.values())
 
@@ -115,7 +115,7 @@ def test_debounce_collapses_a_burst(client: Consul) -> None:
         seen.wait_for(lambda calls: len(calls) == 1)
         for n in range(1, 6):
             client.kv.put("w/a", str(n))
-        seen.wait_for(lambda calls: seen.values()[-1] == b"5")
+        seen.wait_value(b"5")
     assert seen.values()[-1] == b"5"
 
 
