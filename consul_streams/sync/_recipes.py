@@ -254,8 +254,29 @@ class ServiceInstances:
         return self._loop.run(self._aio.wait_for_instance(timeout))
 
     def updated(self, timeout: float | None = None) -> ServiceUpdate:
-        """Block until the next update of the list (``TimeoutError`` after ``timeout``)."""
+        """Block until the next update of the list (``TimeoutError`` after ``timeout``).
+
+        Note: an update that arrived before the call does not count; to wait for a state,
+        use :meth:`wait_until`.
+        """
         return self._loop.run(asyncio.wait_for(self._aio.updated(), timeout))
+
+    def wait_until(
+        self, predicate: Callable[[tuple[Instance, ...]], bool], timeout: float | None = None
+    ) -> tuple[Instance, ...]:
+        """Block until ``predicate(healthy)`` is true; returns those healthy instances.
+
+        The predicate runs on the loop thread, checked against each update with no gap in
+        between: keep it quick and free of blocking calls.
+        """
+        aio = self._aio
+
+        async def until() -> tuple[Instance, ...]:
+            while not predicate(aio.healthy):
+                await aio.updated()
+            return aio.healthy
+
+        return self._loop.run(asyncio.wait_for(until(), timeout))
 
     def start(self) -> ServiceInstances:
         """Start following the service and wait for its first answer."""
