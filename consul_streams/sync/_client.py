@@ -250,9 +250,11 @@ def _is_lock(resource: Resource) -> bool:
 _OPEN: set[Consul] = set()
 #: What a forked child inherited from its parent and must never close or finalise.
 _ORPHANS: list[object] = []
-# The child's interpreter exit would finalise _ORPHANS (closing the parent's transports, which
-# unregisters their sockets from the shared epoll instance). One extra reference, never
-# dropped, keeps them out of finalisation for good; they are the parent's, not garbage.
+# The child's interpreter exit would otherwise finalise _ORPHANS, and finalising a connector
+# closes its transports, which unregisters their sockets from the epoll instance parent and
+# child share. One extra reference, never dropped, keeps them out of finalisation for good:
+# they are the parent's, not the child's garbage. (Defensive: objects a dead thread's frame
+# still references are leaked by CPython after fork anyway; these may not be.)
 if hasattr(ctypes, "pythonapi"):  # CPython
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(_ORPHANS))
 
