@@ -27,12 +27,8 @@ class DevAgentThread:
     """
 
     def __init__(self, **options: Any) -> None:
+        self.agent = DevAgent(**options)  # bad options raise before a thread starts
         self._loop = LoopThread("consul_streams dev agent")
-        try:
-            self.agent: DevAgent = self._loop.call(lambda: DevAgent(**options))
-        except BaseException:
-            self._loop.close()
-            raise
 
     @property
     def address(self) -> str:
