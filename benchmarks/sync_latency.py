@@ -1,0 +1,192 @@
+"""Sync layer cost: write acknowledged -> value received, sync callback versus async watch.
+
+Run: ``.venv/bin/python benchmarks/sync_latency.py`` (``--quick`` for a smoke run).
+
+Two consumers of one key, each measured in alternating rounds of ping-pong writes (the next
+value is written once the previous one arrived):
+
+* ``async watch``: ``async for entry, meta in watch(c.kv.get(key), rate_limit=None)`` on the
+  benchmark's own event loop, timestamped in the loop body;
+* ``sync watch``: ``consul_streams.sync.watch(client.kv.get(key), callback, rate_limit=None)``,
+  timestamped in the callback, on the watch's callback thread. Beside it, an async consumer
+  of the same (shared) poll on the sync client's loop thread timestamps when the value reached
+  that loop: callback time minus that time is the one thread hop the sync layer adds.
+
+CPU per update is this process's CPU time (``time.process_time()``: every thread) over a
+round, divided by its updates; the agent runs in a child process and the writer is the same
+raw aiohttp connection for both, so the difference is the consumer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import AgentProcess, Writer, machine, median, percentile, print_table
+from consul_streams import Consul, KVEntry, Meta
+from consul_streams import sync as cs_sync
+from consul_streams.watch import watch
+
+KEY = "bench/sync"
+
+
+class Arrivals:
+    """The arrival time of each expected value, handed to the driver's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: dict[bytes, asyncio.Future[float]] = {}
+        self.on_loop: dict[bytes, float] = {}
+        self.at: dict[bytes, float] = {}
+
+    def expect(self, value: bytes) -> asyncio.Future[float]:
+        future = self.loop.create_future()
+        self.pending[value] = future
+        return future
+
+    def arrived(self, value: bytes, at: float) -> None:
+        self.at[value] = at
+        future = self.pending.pop(value, None)
+        if future is not None:
+            self.loop.call_soon_threadsafe(_resolve, future, at)
+
+
+def _resolve(future: asyncio.Future[float], at: float) -> None:
+    if not future.done():
+        future.set_result(at)
+
+
+async def ping_pong(
+    writer: Writer, arrivals: Arrivals, tag: str, count: int
+) -> tuple[list[float], float, list[bytes]]:
+    """``count`` writes, each after the previous arrived: latencies (s), CPU s per update."""
+    latencies: list[float] = []
+    values: list[bytes] = []
+    cpu = time.process_time()
+    for n in range(count):
+        value = f"{tag}-{n}".encode()
+        arrived = arrivals.expect(value)
+        acked = await writer.put(KEY, value)
+        latencies.append(await asyncio.wait_for(arrived, 30) - acked)
+        values.append(value)
+    return latencies, (time.process_time() - cpu) / count, values
+
+
+async def run(args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        await writer.put(KEY, b"start")
+        # The async consumer: on this loop.
+        async_arrivals = Arrivals(loop)
+
+        async def consume(client: Consul, arrivals: Arrivals) -> None:
+            async for entry, _ in watch(client.kv.get(KEY), rate_limit=None):
+                if entry is not None:
+                    arrivals.arrived(entry["Value"], time.perf_counter())
+
+        # The sync consumer: a callback on its own thread, plus a probe on its loop thread.
+        sync_arrivals = Arrivals(loop)
+
+        def callback(entry: KVEntry | None, meta: Meta) -> None:
+            if entry is not None:
+                sync_arrivals.arrived(entry["Value"], time.perf_counter())
+
+        async def probe(client: Consul) -> None:
+            async for entry, _ in watch(client.kv.get(KEY), rate_limit=None):
+                if entry is not None:
+                    sync_arrivals.on_loop[entry["Value"]] = time.perf_counter()
+
+        results: dict[str, list[float]] = {"async watch": [], "sync watch": []}
+        cpu: dict[str, list[float]] = {"async watch": [], "sync watch": []}
+        hops: list[float] = []
+        to_loop: list[float] = []
+        async with Consul(agent.address, environ={}) as aclient:
+            task = asyncio.create_task(consume(aclient, async_arrivals))
+            with cs_sync.Consul(agent.address, environ={}) as sclient:
+                probe_task = sclient.loop.spawn(probe(sclient.aio), name="probe")
+                handle = cs_sync.watch(sclient.kv.get(KEY), callback, rate_limit=None)
+                # One long-poll each: the probe shares the sync watch's.
+                await asyncio.wait_for(agent.wait_blocked(2), 30)
+                for r in range(args.rounds):
+                    order = ["async watch", "sync watch"][:: 1 if r % 2 == 0 else -1]
+                    for name in order:
+                        arrivals = async_arrivals if name == "async watch" else sync_arrivals
+                        lat, per_update, values = await ping_pong(
+                            writer, arrivals, f"{name}-{r}", args.updates
+                        )
+                        results[name].extend(lat)
+                        cpu[name].append(per_update)
+                        if name == "sync watch":
+                            to_loop.extend(
+                                sync_arrivals.on_loop[v] - (sync_arrivals.at[v] - latency)
+                                for v, latency in zip(values, lat, strict=True)
+                                if v in sync_arrivals.on_loop
+                            )
+                            hops.extend(
+                                sync_arrivals.at[v] - sync_arrivals.on_loop[v]
+                                for v in values
+                                if v in sync_arrivals.on_loop
+                            )
+                handle.stop()
+                sclient.loop.cancel(probe_task)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    ms = 1000.0
+    base = median(results["async watch"])
+    base_cpu = median(cpu["async watch"])
+    rows = []
+    for name in ("async watch", "sync watch"):
+        lat = results[name]
+        rows.append(
+            (
+                name,
+                len(lat),
+                f"{median(lat) * ms:.3f}",
+                f"{percentile(lat, 99) * ms:.3f}",
+                f"{median(lat) / base:.2f}x",
+                f"{median(cpu[name]) * 1e6:.0f}",
+                f"{median(cpu[name]) / base_cpu:.2f}x",
+            )
+        )
+    print(machine())
+    print_table(
+        [
+            "consumer",
+            "updates",
+            "median ms",
+            "p99 ms",
+            "latency ratio",
+            "CPU us/update",
+            "CPU ratio",
+        ],
+        rows,
+    )
+    print(
+        f"sync watch, ack -> its loop thread: median {median(to_loop) * ms:.3f} ms, "
+        f"p99 {percentile(to_loop, 99) * ms:.3f} ms"
+    )
+    print(
+        f"sync watch, loop thread -> callback thread (the one hop): median "
+        f"{median(hops) * ms:.3f} ms, p99 {percentile(hops, 99) * ms:.3f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 50 updates")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--updates", type=int, default=200)
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.updates = 2, 50
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
