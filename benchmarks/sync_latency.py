@@ -2,15 +2,19 @@
 
 Run: ``.venv/bin/python benchmarks/sync_latency.py`` (``--quick`` for a smoke run).
 
-Two consumers of one key, each measured in alternating rounds of ping-pong writes (the next
-value is written once the previous one arrived):
+Three consumers of one key, measured in rotating rounds of ping-pong writes (the next value
+is written once the previous one arrived):
 
-* ``async watch``: ``async for entry, meta in watch(c.kv.get(key), rate_limit=None)`` on the
-  benchmark's own event loop, timestamped in the loop body;
-* ``sync watch``: ``consul_streams.sync.watch(client.kv.get(key), callback, rate_limit=None)``,
-  timestamped in the callback, on the watch's callback thread. Beside it, an async consumer
-  of the same (shared) poll on the sync client's loop thread timestamps when the value reached
-  that loop: callback time minus that time is the one thread hop the sync layer adds.
+* ``async watch, writer's loop``: ``async for entry, meta in watch(c.kv.get(key),
+  rate_limit=None)`` on the writer's own event loop, timestamped in the loop body. Its answer
+  arrives in the same wake-up as the writer's acknowledgement: a floor no other thread can meet;
+* ``async watch, own loop thread``: the same, on an event loop of its own thread, as an asyncio
+  service in another thread or process would have it: the baseline of the ratios;
+* ``sync watch, callback``: ``consul_streams.sync.watch(client.kv.get(key), callback,
+  rate_limit=None)``, timestamped in the callback, on the watch's callback thread. Beside it, an
+  async consumer of the same (shared) poll on the sync client's loop thread timestamps when the
+  value reached that loop: callback time minus that time is the one thread hop the sync layer
+  adds.
 
 CPU per update is this process's CPU time (``time.process_time()``: every thread) over a
 round, divided by its updates; the agent runs in a child process and the writer is the same
@@ -31,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks._common import AgentProcess, Writer, machine, median, percentile, print_table
 from consul_streams import Consul, KVEntry, Meta
 from consul_streams import sync as cs_sync
+from consul_streams.sync._loop import LoopThread
 from consul_streams.watch import watch
 
 KEY = "bench/sync"
@@ -78,95 +83,85 @@ async def ping_pong(
     return latencies, (time.process_time() - cpu) / count, values
 
 
+ASYNC_HERE = "async watch, writer's loop"
+ASYNC_THREAD = "async watch, own loop thread"
+SYNC = "sync watch, callback"
+
+
 async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    arrivals = {name: Arrivals(loop) for name in (ASYNC_HERE, ASYNC_THREAD, SYNC)}
+
+    async def consume(client: Consul, arrivals: Arrivals, *, probe: bool = False) -> None:
+        async for entry, _ in watch(client.kv.get(KEY), rate_limit=None):
+            if entry is None:
+                continue
+            if probe:  # beside the sync watch, on its loop thread: when the value got there
+                arrivals.on_loop[entry["Value"]] = time.perf_counter()
+            else:
+                arrivals.arrived(entry["Value"], time.perf_counter())
+
+    def callback(entry: KVEntry | None, meta: Meta) -> None:
+        if entry is not None:
+            arrivals[SYNC].arrived(entry["Value"], time.perf_counter())
+
+    results: dict[str, list[float]] = {name: [] for name in arrivals}
+    cpu: dict[str, list[float]] = {name: [] for name in arrivals}
+    hops: list[float] = []
+    to_loop: list[float] = []
     async with AgentProcess() as agent, Writer(agent.url) as writer:
         await writer.put(KEY, b"start")
-        # The async consumer: on this loop.
-        async_arrivals = Arrivals(loop)
-
-        async def consume(client: Consul, arrivals: Arrivals) -> None:
-            async for entry, _ in watch(client.kv.get(KEY), rate_limit=None):
-                if entry is not None:
-                    arrivals.arrived(entry["Value"], time.perf_counter())
-
-        # The sync consumer: a callback on its own thread, plus a probe on its loop thread.
-        sync_arrivals = Arrivals(loop)
-
-        def callback(entry: KVEntry | None, meta: Meta) -> None:
-            if entry is not None:
-                sync_arrivals.arrived(entry["Value"], time.perf_counter())
-
-        async def probe(client: Consul) -> None:
-            async for entry, _ in watch(client.kv.get(KEY), rate_limit=None):
-                if entry is not None:
-                    sync_arrivals.on_loop[entry["Value"]] = time.perf_counter()
-
-        results: dict[str, list[float]] = {"async watch": [], "sync watch": []}
-        cpu: dict[str, list[float]] = {"async watch": [], "sync watch": []}
-        hops: list[float] = []
-        to_loop: list[float] = []
-        async with Consul(agent.address, environ={}) as aclient:
-            task = asyncio.create_task(consume(aclient, async_arrivals))
+        own = LoopThread("async consumer")
+        async with Consul(agent.address, environ={}) as here:
+            here_task = asyncio.create_task(consume(here, arrivals[ASYNC_HERE]))
+            there = own.call(lambda: Consul(agent.address, environ={}))
+            there_task = own.spawn(consume(there, arrivals[ASYNC_THREAD]), name="there")
             with cs_sync.Consul(agent.address, environ={}) as sclient:
-                probe_task = sclient.loop.spawn(probe(sclient.aio), name="probe")
+                probe = consume(sclient.aio, arrivals[SYNC], probe=True)
+                probe_task = sclient.loop.spawn(probe, name="probe")
                 handle = cs_sync.watch(sclient.kv.get(KEY), callback, rate_limit=None)
-                # One long-poll each: the probe shares the sync watch's.
-                await asyncio.wait_for(agent.wait_blocked(2), 30)
+                # One long-poll per client: the probe shares the sync watch's.
+                await asyncio.wait_for(agent.wait_blocked(3), 30)
+                names = list(arrivals)
                 for r in range(args.rounds):
-                    order = ["async watch", "sync watch"][:: 1 if r % 2 == 0 else -1]
-                    for name in order:
-                        arrivals = async_arrivals if name == "async watch" else sync_arrivals
+                    for name in names[r % 3 :] + names[: r % 3]:  # rotate the order
                         lat, per_update, values = await ping_pong(
-                            writer, arrivals, f"{name}-{r}", args.updates
+                            writer, arrivals[name], f"{r}-{name}", args.updates
                         )
                         results[name].extend(lat)
                         cpu[name].append(per_update)
-                        if name == "sync watch":
-                            to_loop.extend(
-                                sync_arrivals.on_loop[v] - (sync_arrivals.at[v] - latency)
-                                for v, latency in zip(values, lat, strict=True)
-                                if v in sync_arrivals.on_loop
-                            )
-                            hops.extend(
-                                sync_arrivals.at[v] - sync_arrivals.on_loop[v]
-                                for v in values
-                                if v in sync_arrivals.on_loop
-                            )
+                        if name != SYNC:
+                            continue
+                        sync = arrivals[SYNC]
+                        for value, latency in zip(values, lat, strict=True):
+                            if value in sync.on_loop:
+                                to_loop.append(sync.on_loop[value] - (sync.at[value] - latency))
+                                hops.append(sync.at[value] - sync.on_loop[value])
                 handle.stop()
                 sclient.loop.cancel(probe_task)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            own.cancel(there_task)
+            own.run(there.aclose())
+            own.close()
+            here_task.cancel()
+            await asyncio.gather(here_task, return_exceptions=True)
     ms = 1000.0
-    base = median(results["async watch"])
-    base_cpu = median(cpu["async watch"])
-    rows = []
-    for name in ("async watch", "sync watch"):
-        lat = results[name]
-        rows.append(
-            (
-                name,
-                len(lat),
-                f"{median(lat) * ms:.3f}",
-                f"{percentile(lat, 99) * ms:.3f}",
-                f"{median(lat) / base:.2f}x",
-                f"{median(cpu[name]) * 1e6:.0f}",
-                f"{median(cpu[name]) / base_cpu:.2f}x",
-            )
+    base, base_cpu = median(results[ASYNC_THREAD]), median(cpu[ASYNC_THREAD])
+    rows = [
+        (
+            name,
+            len(lat),
+            f"{median(lat) * ms:.3f}",
+            f"{percentile(lat, 99) * ms:.3f}",
+            f"{median(lat) / base:.2f}x",
+            f"{median(cpu[name]) * 1e6:.0f}",
+            f"{median(cpu[name]) / base_cpu:.2f}x",
         )
+        for name, lat in results.items()
+    ]
     print(machine())
-    print_table(
-        [
-            "consumer",
-            "updates",
-            "median ms",
-            "p99 ms",
-            "latency ratio",
-            "CPU us/update",
-            "CPU ratio",
-        ],
-        rows,
-    )
+    headers = ["consumer", "updates", "median ms", "p99 ms", "latency", "CPU us/upd", "CPU"]
+    print_table(headers, rows)
+    print(f"(ratios against {ASYNC_THREAD!r})")
     print(
         f"sync watch, ack -> its loop thread: median {median(to_loop) * ms:.3f} ms, "
         f"p99 {percentile(to_loop, 99) * ms:.3f} ms"
