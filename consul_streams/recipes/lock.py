@@ -12,11 +12,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from consul_streams.exceptions import ConsulError
 from consul_streams.recipes._held import LockLost, SessionHold, seconds
+from consul_streams.recipes._lease import SessionLease
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
+    from consul_streams._shapes import KVEntry
 
 __all__ = ["LOCK_FLAGS", "Lock", "LockLost"]
 
@@ -68,16 +71,69 @@ class Lock(SessionHold):
         self._retry = seconds(retry_interval, "retry_interval")
         self._value = value.encode() if isinstance(value, str) else bytes(value)
 
-    async def _take(self, session: str) -> None:
-        while not await self.client.kv.acquire(self.key, session, self._value, flags=LOCK_FLAGS):
-            entry, meta = await self.client.kv.get(self.key)
-            if entry is None or not entry.get("Session"):
-                # Free but refused: another session's lock-delay window. Consul does not say
-                # when it ends, so retry at retry_interval.
-                await self._clock.sleep(self._retry)
+    async def _acquire_with(self, session: str) -> bool:
+        return await self.client.kv.acquire(self.key, session, self._value, flags=LOCK_FLAGS)
+
+    async def _read(self) -> tuple[bool, KVEntry | None]:
+        """A one-shot read of the key: ``(False, None)`` after a retriable failure (and a pause)."""
+        try:
+            entry, _ = await self.client.kv.get(self.key)
+        except ConsulError as exc:
+            if not exc.retriable:
+                raise
+            await self._clock.sleep(self._retry)
+            return False, None
+        return True, entry
+
+    async def _fence(self, lease: SessionLease) -> bool:
+        """After a successful acquire: read the fencing token; ``False`` if no longer ours."""
+        while not lease.expired.is_set():
+            ok, entry = await self._read()
+            if not ok:
                 continue
-            # Held by someone else: block until the key changes.
-            await self.client.kv.get(self.key).fetch(index=meta.index, wait=self._wait_s)
+            if entry is None or entry.get("Session") != lease.session:
+                return False
+            self._token = int(entry["ModifyIndex"])
+            return True
+        return False
+
+    async def _take(self, lease: SessionLease) -> None:
+        from consul_streams.watch import watch
+
+        await self._session(lease)
+        held_by_other = False
+        stream = watch(self.client.kv.get(self.key), wait=self._wait, clock=self._clock)
+        async with stream.stream() as rounds:
+            async for first, _ in rounds:
+                entry, fresh = first, True
+                while True:
+                    if not fresh:
+                        fresh, entry = await self._read()
+                        if not fresh:
+                            continue
+                    fresh = False
+                    holder = entry.get("Session") if entry is not None else None
+                    if holder and holder == lease.session:
+                        if lease.expired.is_set():
+                            # Our acquire went through but the lease is gone: give it back.
+                            await self._session(lease)
+                            break
+                        if await self._fence(lease):
+                            return
+                        continue
+                    if holder:
+                        held_by_other = True
+                        break  # wait for the key to change
+                    if entry is None and held_by_other and self._lock_delay > 0:
+                        # Deleted under a holder that may not have noticed yet: Consul sets no
+                        # lock-delay for a delete, so wait ours before taking the key.
+                        await self._clock.sleep(self._lock_delay)
+                    held_by_other = False
+                    if await self._try(lease, self._acquire_with) and await self._fence(lease):
+                        return
+                    # Refused while free: another session's lock-delay window (Consul does not
+                    # say when it ends), or we lost a race: look again after retry_interval.
+                    await self._clock.sleep(self._retry)
 
     async def _watch(self, session: str) -> None:
         from consul_streams.watch import watch

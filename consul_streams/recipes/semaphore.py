@@ -8,6 +8,7 @@ check-and-set. Holders whose contender key lost its session are pruned by the ne
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from consul_streams.endpoints.kv import check_key
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._held import SessionHold
+from consul_streams.recipes._lease import SessionLease
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -112,22 +114,55 @@ class Semaphore(SessionHold):
         index = lock_entry["ModifyIndex"] if lock_entry is not None else 0
         return await self.client.kv.cas(self.key, body, index=index, flags=SEMAPHORE_FLAGS)
 
-    async def _take(self, session: str) -> None:
+    async def _read(self) -> list[KVEntry] | None:
+        """A one-shot read of the prefix; ``None`` after a retriable failure (and a pause)."""
+        try:
+            entries, _ = await self.client.kv.items(self.prefix)
+        except ConsulError as exc:
+            if not exc.retriable:
+                raise
+            await self._clock.sleep(self._retry)
+            return None
+        return entries
+
+    async def _contend(self, session: str) -> bool:
         contender = self.prefix + session
-        if not await self.client.kv.acquire(contender, session, self._value, flags=SEMAPHORE_FLAGS):
-            raise SemaphoreConflict(f"could not create the contender key {contender!r}")
-        while True:
-            entries, meta = await self.client.kv.items(self.prefix)
-            lock_entry, doc, alive = self._state(entries)
-            holders = {s: True for s in doc["Holders"] if s in alive}
-            if session in holders:
-                return
-            if len(holders) < self.limit:
-                holders[session] = True
-                if await self._write_state(lock_entry, {"Limit": self.limit, "Holders": holders}):
-                    return
-                continue  # another contender wrote first: re-read
-            await self.client.kv.items(self.prefix).fetch(index=meta.index, wait=self._wait_s)
+        return await self.client.kv.acquire(contender, session, self._value, flags=SEMAPHORE_FLAGS)
+
+    async def _claim(self, lock_entry: KVEntry | None, doc: dict[str, Any], _: str) -> bool:
+        return await self._write_state(lock_entry, doc)
+
+    async def _take(self, lease: SessionLease) -> None:
+        from consul_streams.watch import watch
+
+        await self._session(lease)
+        stream = watch(self.client.kv.items(self.prefix), wait=self._wait, clock=self._clock)
+        async with stream.stream() as rounds:
+            async for first, _ in rounds:
+                entries: list[KVEntry] | None = first
+                while True:
+                    if entries is None:
+                        entries = await self._read()
+                        continue
+                    lock_entry, doc, alive = self._state(entries)
+                    session = lease.session
+                    if session is None or lease.expired.is_set() or session not in alive:
+                        # No contender key yet (or a new session): create it, then look again.
+                        # A refusal means the session is in a lock-delay or gone: retry later.
+                        if not await self._try(lease, self._contend):
+                            await self._clock.sleep(self._retry)
+                        entries = None
+                        continue
+                    holders = {s: True for s in doc["Holders"] if s in alive}
+                    if session in holders:
+                        return
+                    if len(holders) >= self.limit:
+                        break  # full: wait for the prefix to change
+                    holders[session] = True
+                    doc = {"Limit": self.limit, "Holders": holders}
+                    if await self._try(lease, functools.partial(self._claim, lock_entry, doc)):
+                        return
+                    entries = None  # another contender wrote first: look again
 
     async def _watch(self, session: str) -> None:
         from consul_streams.watch import watch
