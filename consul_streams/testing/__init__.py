@@ -1,9 +1,9 @@
 """consul_streams.testing: an embedded Consul-compatible dev agent, faults and a pytest plugin.
 
 ``DevAgent`` behaves like ``consul agent -dev`` over HTTP (KV, sessions, txn, status, catalog,
-health, agent, events), ``Faults`` (``agent.faults``) injects failures, ``FaultProxy`` breaks the network between a
-client and the agent (black hole, delay, trickle, reset), ``run_dev`` serves a
-dev agent from the command line, and the pytest plugin provides ``consul_agent`` and
+health, agent, events), ``Faults`` (``agent.faults``) injects failures, ``FaultProxy``
+breaks the network between a client and the agent (black hole, delay, trickle, reset), ``run_dev`` serves a dev agent
+from the command line, and the pytest plugin provides ``consul_agent`` and
 ``consul_client`` fixtures.
 """
 
