@@ -2,9 +2,9 @@
 
 ``DevAgent`` behaves like ``consul agent -dev`` over HTTP (KV, sessions, txn, status, catalog,
 health, agent, events), ``Faults`` (``agent.faults``) injects failures, ``FaultProxy``
-breaks the network between a client and the agent (black hole, delay, trickle, reset), ``run_dev`` serves a dev agent
-from the command line, and the pytest plugin provides ``consul_agent`` and
-``consul_client`` fixtures.
+breaks the network between a client and the agent (black hole, delay, trickle, reset),
+``run_dev`` serves a dev agent from the command line, and the pytest plugin provides
+``consul_agent`` and ``consul_client`` fixtures.
 """
 
 from __future__ import annotations
