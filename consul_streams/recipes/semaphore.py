@@ -136,6 +136,7 @@ class Semaphore(SessionHold):
         from consul_streams.watch import watch
 
         await self._session(lease)
+        vanished: dict[str, float] = {}
         stream = watch(self.client.kv.items(self.prefix), wait=self._wait, clock=self._clock)
         async with stream.stream() as rounds:
             async for first, _ in rounds:
@@ -156,7 +157,22 @@ class Semaphore(SessionHold):
                     holders = {s: True for s in doc["Holders"] if s in alive}
                     if session in holders:
                         return
+                    # A holder whose contender key vanished (session destroyed or expired)
+                    # may not know yet, or may be partitioned: Consul's lock-delay does not
+                    # cover our key, so its slot counts as taken for lock_delay more.
+                    now = self._clock.now()
+                    for gone in set(doc["Holders"]) - set(holders):
+                        since = vanished.setdefault(gone, now)
+                        if now - since < self._lock_delay:
+                            holders[gone] = True
                     if len(holders) >= self.limit:
+                        pending = [
+                            vanished[s] + self._lock_delay - now for s in holders if s in vanished
+                        ]
+                        if pending:
+                            await self._clock.sleep(min(pending))
+                            entries = None
+                            continue
                         break  # full: wait for the prefix to change
                     holders[session] = True
                     doc = {"Limit": self.limit, "Holders": holders}
