@@ -36,8 +36,21 @@ class Lock(SessionHold):
     before retrying when the key is free but refused (inside another session's lock-delay).
     ``value``: written to the key on acquire. ``clock``: injectable time for renewals/retries.
 
+    The session is a lease on ``clock``: the body is cancelled (and ``LockLost`` raised) no
+    later than ``0.9 * ttl`` after the start of the last renewal that succeeded, whatever the
+    network does; Consul keeps the session at least ``ttl`` after receiving that renewal, so a
+    partitioned holder stops before anyone else can take the key, even with ``lock_delay=0``.
+    This assumes the client's clock runs at most 10% slower than the agent's; an operator's
+    session destroy or key delete is covered by ``lock_delay`` (keep it >= ``0.9 * ttl``).
+    :attr:`fencing_token` grows with every new holder. See docs/locks.md.
+
+    A waiter creates its session at once and renews it while it waits, however long; it
+    watches the key through ``watch()`` (budget, backoff, rate limit) and destroys its session
+    if it gives up.
+
     Note: :attr:`lost` is set (and, with ``cancel_on_loss``, the body cancelled) as soon as the
-    watch on the key sees another holder or no holder, or a renewal finds the session gone.
+    watch on the key sees another holder or no holder, a renewal finds the session gone, or the
+    lease runs out.
     """
 
     kind = "lock"

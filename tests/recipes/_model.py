@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Literal
@@ -112,7 +113,7 @@ async def _contend(run: Run, who: int, client: Consul, rng: random.Random) -> No
                     await _hold(run, who, rng, None)
         except LockLost:
             pass
-        except Exception:  # noqa: BLE001 - the agent is down or unreachable: try again
+        except Exception:  # the agent is down or unreachable: try again
             await asyncio.sleep(1)
         await asyncio.sleep(rng.uniform(0, 2))
 
@@ -126,7 +127,7 @@ async def _follow_election(run: Run, who: int, client: Consul) -> None:
             ) as terms:
                 async for term in terms:
                     run.record(who, "start" if term.leader else "stop", term.fencing_token)
-        except Exception:  # noqa: BLE001 - the agent is down or unreachable: try again
+        except Exception:  # the agent is down or unreachable: try again
             if run.log and run.log[-1][1] == who and run.log[-1][2] == "start":
                 run.record(who, "stop", run.log[-1][3])
             await asyncio.sleep(1)
@@ -227,7 +228,7 @@ def overlaps(run: Run) -> list[str]:
 
 def tokens_increase(run: Run) -> bool:
     tokens = [token for _, _, what, token in run.log if what == "start"]
-    return all(a is not None and b is not None and a < b for a, b in zip(tokens, tokens[1:]))
+    return all(a is not None and b is not None and a < b for a, b in itertools.pairwise(tokens))
 
 
 def active_at(run: Run, moment: float) -> set[int]:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class WarpSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class WarpSelector(selectors.DefaultSelector):
     """A selector that reports a timed wait as elapsed (advancing ``now``) instead of sleeping."""
 
     def __init__(self) -> None:

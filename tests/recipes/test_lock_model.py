@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.recipes._model import (
+from ._model import (
     BACKOFF_CAP,
     MAX_HOLD,
     TTL,
@@ -28,15 +28,15 @@ from tests.recipes._model import (
     run_schedule,
     tokens_increase,
 )
-from tests.recipes._warp import run_warped
+from ._warp import run_warped
 
 CASES: list[tuple[Kind, float, int]] = [
     # (recipe, lock_delay, schedules)
     ("lock", 15.0, 60),
     ("lock", 0.0, 40),
-    ("semaphore", 15.0, 50),
-    ("elect", 15.0, 30),
-    ("elect", 0.0, 20),
+    ("semaphore", 15.0, 40),
+    ("elect", 15.0, 35),
+    ("elect", 0.0, 25),
 ]
 
 
