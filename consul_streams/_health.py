@@ -10,7 +10,7 @@ until it is healthy, or follow its changes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 
 from consul_streams._clock import Clock, MonotonicClock
@@ -162,7 +162,7 @@ class HealthMonitor:
 
         return await asyncio.wait_for(wait(), timeout)
 
-    async def changes(self) -> AsyncIterator[Health]:
+    async def changes(self) -> AsyncGenerator[Health, None]:
         """The current value, then each new one (latest-wins)."""
         version = self._version
         yield self._health
