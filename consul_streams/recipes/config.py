@@ -231,7 +231,8 @@ class LiveConfig(Generic[T]):
     ) -> None:
         _check_source(prefix, options.get("key"))
         self._ready_timeout = _check_seconds(ready_timeout, "ready_timeout")
-        self._health = HealthMonitor(options.get("clock"))
+        given = options.pop("health", None)
+        self._health = given if given is not None else HealthMonitor(options.get("clock"))
         self._events = config_events(client, prefix, health=self._health, **options)
         self._current: ConfigSnapshot[T] | None = None
         self._last_error: ConfigRejected | None = None
@@ -307,6 +308,10 @@ class LiveConfig(Generic[T]):
                 self._change.notify_all()
             if not isinstance(exc, asyncio.CancelledError):
                 log.error("config watch stopped: %s", exc)
+            if isinstance(exc, Exception):
+                # Kept for changed()/wait_healthy() to raise; never "Task exception was never
+                # retrieved" in the user's loop.
+                return
             raise
 
     async def changed(self, *, after: int | None = None) -> ConfigSnapshot[T]:
@@ -315,8 +320,12 @@ class LiveConfig(Generic[T]):
             after = self._current.version if self._current is not None else 0
         async with self._change:
             while self._current is None or self._current.version <= after:
-                if self._failure is not None:
-                    raise ConfigError(f"config watch stopped: {self._failure!r}")
+                failure = self._failure
+                if isinstance(failure, ConsulError):
+                    # The typed error that stopped the watch (it says what to fix).
+                    raise failure
+                if failure is not None:
+                    raise ConfigError(f"config watch stopped: {failure!r}")
                 await self._change.wait()
             return self._current
 

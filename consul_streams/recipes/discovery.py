@@ -4,14 +4,16 @@ catalog-wide subscription to the list of services."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+import random
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from consul_streams._health import Health, HealthMonitor
-from consul_streams.exceptions import InvalidArgument
+from consul_streams._policy import widen
+from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._instances import (
     Instance,
     InstanceDiff,
@@ -21,10 +23,9 @@ from consul_streams.recipes._instances import (
     diff_instances,
     instance_from_entry,
 )
+from consul_streams.watch import DEFAULT_BACKOFF, DEFAULT_RATE_LIMIT, Backoff, RateLimit
 
 if TYPE_CHECKING:
-    import random
-
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
     from consul_streams._shapes import ServiceEntry
@@ -77,6 +78,10 @@ def watch_instances(
     wait: str | float | timedelta = "5m",
     clock: Clock | None = None,
     health: HealthMonitor | None = None,
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    retry: Callable[[ConsulError], bool] | None = None,
+    rng: random.Random | None = None,
 ) -> AsyncGenerator[ServiceUpdate, None]:
     """Yield the instances of ``service`` first, then after every change of the list.
 
@@ -84,7 +89,8 @@ def watch_instances(
     ``passing=False`` warning and critical instances are listed with their ``status`` (a
     picker gives them ``Weights.Warning`` and 0). ``tag``, ``node_meta``, ``near`` and
     ``filter`` go to ``/v1/health/service`` as is. ``health``: a :class:`HealthMonitor`
-    kept up to date with the watch's health.
+    kept up to date with the watch's health. ``rate_limit``, ``backoff`` and ``rng`` go to
+    ``watch()``; ``retry`` can only add errors to those the policy retries.
 
     Note: updates where nothing about the instances changed (an index bump) are skipped.
     Failures follow the error policy (docs/contracts.md): retriable ones are retried forever
@@ -98,7 +104,16 @@ def watch_instances(
         service, passing=passing, tag=tag, near=near, node_meta=node_meta, filter=filter
     )
     # Built here, not in the generator, so that bad arguments fail at call time.
-    stream = watch(query, wait=wait, clock=clock, health=health)
+    stream = watch(
+        query,
+        wait=wait,
+        clock=clock,
+        health=health,
+        rate_limit=rate_limit,
+        backoff=backoff,
+        retry=widen(retry),
+        rng=rng,
+    )
     return _instance_updates(service, stream, sort=near is None)
 
 
@@ -190,7 +205,8 @@ class ServiceInstances:
     ) -> None:
         self.service = service
         self._picker = Picker(service, strategy, rng=rng)
-        self._health = HealthMonitor(options.get("clock"))
+        given = options.pop("health", None)
+        self._health = given if given is not None else HealthMonitor(options.get("clock"))
         self._updates = watch_instances(client, service, health=self._health, **options)
         self._latest: ServiceUpdate | None = None
         self._changed = asyncio.Condition()
