@@ -188,5 +188,5 @@ async def test_health_is_checked_at_call_time() -> None:
     from consul_streams import InvalidArgument
     from consul_streams.watch import watch
 
-    with pytest.raises(InvalidArgument, match="^health: "):
+    with pytest.raises(InvalidArgument, match=r"^health: "):
         watch(kv_query(FakeTransport()), health=object())  # type: ignore[arg-type]
