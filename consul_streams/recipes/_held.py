@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from consul_streams._health import Health, HealthMonitor
 from consul_streams.endpoints.kv import check_key
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._lease import SessionLease, within
@@ -64,6 +65,7 @@ class SessionHold:
         cancel_on_loss: bool,
         clock: Clock | None,
         wait: str | float | timedelta,
+        health: HealthMonitor | None = None,
     ) -> None:
         # The KV endpoint's own rules, so that a bad key fails here and not at the agent.
         check_key(key, "key")
@@ -82,6 +84,9 @@ class SessionHold:
         self._name = session_name or f"consul_streams {self.kind} {key}"
         self._cancel_on_loss = cancel_on_loss
         self._clock: Clock = clock or MonotonicClock()
+        if health is not None and not isinstance(health, HealthMonitor):
+            raise InvalidArgument("health", f"expected a HealthMonitor or None, got {health!r}")
+        self._health = health if health is not None else HealthMonitor(self._clock)
         self._wait = wait
         self._wait_s = parse_duration(wait, "wait")
         #: the session while held (``None`` before acquire and after release).
@@ -113,6 +118,21 @@ class SessionHold:
         token stays readable after a loss, so the stale holder's writes carry it.
         """
         return self._token
+
+    @property
+    def health(self) -> Health:
+        """How talking to Consul goes: failed renewals, reads and writes (``last_error``,
+        ``failing_since``), whether waiting or holding. A lost hold is :attr:`lost`, not this.
+        """
+        return self._health.health
+
+    async def wait_healthy(self, timeout: float | None = None) -> Health:
+        """Wait until the last attempt succeeded (``timeout`` seconds at most)."""
+        return await self._health.wait_healthy(timeout)
+
+    def health_changes(self) -> AsyncGenerator[Health, None]:
+        """The current :class:`Health`, then each change (latest-wins)."""
+        return self._health.changes()
 
     @property
     def held(self) -> bool:
@@ -148,6 +168,7 @@ class SessionHold:
             behavior=self._behavior,
             lock_delay=self._lock_delay,
             what=f"{self.kind} {self.key}",
+            health=self._health,
         )
         try:
             await asyncio.wait_for(self._take(lease), timeout)
@@ -190,7 +211,9 @@ class SessionHold:
                 lease.expired.set()
                 return False
             if not exc.retriable:
+                self._health.failed(exc, retrying=False)
                 raise
+            self._health.failed(exc)
             log.debug("%s %s: attempt failed, retrying: %s", self.kind, self.key, exc)
             await self._clock.sleep(self._retry)
             return False
@@ -249,7 +272,7 @@ class SessionHold:
         try:
             if not self.lost.is_set():
                 await within(self._clock, self._ttl, self._give_back(session))
-        except (ConsulError, TimeoutError) as exc:
+        except ConsulError as exc:
             log.debug("releasing %s %s failed: %s", self.kind, self.key, exc)
         lease.session = session
         await lease.close(destroy=True)

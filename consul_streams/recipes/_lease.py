@@ -14,16 +14,21 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
-from consul_streams.exceptions import ConsulError
+from consul_streams._health import HealthMonitor
+from consul_streams.exceptions import ConsulError, ReadTimeout
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
 
-__all__ = ["LEASE_FRACTION", "SessionLease", "within"]
+__all__ = ["LEASE_FRACTION", "RENEW_TIMEOUT_FRACTION", "SessionLease", "within"]
 
 log = logging.getLogger("consul_streams.recipes.lock")
 T = TypeVar("T")
+
+#: A renewal waits at most this fraction of the TTL (and never past the lease), so a hung
+#: request leaves time to retry before the lease ends.
+RENEW_TIMEOUT_FRACTION = 0.2
 
 #: The lease ends this fraction of the TTL after the last successful renewal was sent: the
 #: remaining tenth absorbs a client clock running up to 10% slower than the agent's.
@@ -31,7 +36,7 @@ LEASE_FRACTION = 0.9
 
 
 async def within(clock: Clock, seconds: float, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` for at most ``seconds`` of ``clock``'s time, else ``TimeoutError``.
+    """Await ``awaitable`` for at most ``seconds`` of ``clock``'s time, else ``ReadTimeout``.
 
     Unlike ``asyncio.wait_for`` the deadline is read on the injected clock, so leases and
     request timeouts run on the same (possibly virtual) time.
@@ -47,11 +52,14 @@ async def within(clock: Clock, seconds: float, awaitable: Awaitable[T]) -> T:
             await asyncio.gather(task, timer, return_exceptions=True)
     if task.done() and not task.cancelled():
         return task.result()
-    raise TimeoutError(f"no answer within {seconds:g}s")
+    raise ReadTimeout(f"no answer within {seconds:g}s")
 
 
 class SessionLease:
     """One TTL session, renewed every ``ttl / 2`` until closed or expired.
+
+    Each renewal waits at most ``ttl / 5`` (never past the lease); failures are recorded on
+    ``health`` and recovery too.
 
     ``expired`` is set (with ``reason``) when the agent answers that the session is gone, or
     when the lease deadline passes without a successful renewal (a partition, a dead agent).
@@ -68,6 +76,7 @@ class SessionLease:
         behavior: str,
         lock_delay: float,
         what: str,
+        health: HealthMonitor | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
@@ -76,6 +85,7 @@ class SessionLease:
         self._behavior = behavior
         self._lock_delay = lock_delay
         self._what = what
+        self._health = health if health is not None else HealthMonitor(clock)
         self.session: str | None = None
         #: clock time at which the lease ends unless a renewal succeeds first.
         self.deadline = 0.0
@@ -123,13 +133,13 @@ class SessionLease:
                 continue
             start = now
             try:
-                renewed = await within(
-                    self.clock, self.deadline - start, self.client.session.renew(session)
-                )
-            except (ConsulError, TimeoutError) as exc:
+                timeout = min(self.deadline - start, self.ttl * RENEW_TIMEOUT_FRACTION)
+                renewed = await within(self.clock, timeout, self.client.session.renew(session))
+            except ConsulError as exc:
                 if not failing:
                     log.warning("renewing the session of %s failed (retrying): %s", self._what, exc)
                 failing = True
+                self._health.failed(exc)
                 next_renewal = self.clock.now() + retry
                 continue
             if renewed is None:
@@ -137,6 +147,7 @@ class SessionLease:
                 return
             if failing:
                 log.info("renewing the session of %s works again", self._what)
+                self._health.recovered()
             failing = False
             self.deadline = start + self.span
             next_renewal = start + self.ttl / 2
@@ -152,5 +163,5 @@ class SessionLease:
             try:
                 # Destroying an unknown session answers true; a failure is reaped by the TTL.
                 await within(self.clock, self.ttl, self.client.session.destroy(session))
-            except (ConsulError, TimeoutError) as exc:
+            except ConsulError as exc:
                 log.debug("destroying the session of %s failed: %s", self._what, exc)

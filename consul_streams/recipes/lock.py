@@ -19,6 +19,7 @@ from consul_streams.recipes._lease import SessionLease
 if TYPE_CHECKING:
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
+    from consul_streams._health import HealthMonitor
     from consul_streams._shapes import KVEntry
 
 __all__ = ["LOCK_FLAGS", "Lock", "LockLost"]
@@ -69,6 +70,7 @@ class Lock(SessionHold):
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
         wait: str | float | timedelta = "5m",
+        health: HealthMonitor | None = None,
     ) -> None:
         super().__init__(
             client,
@@ -80,6 +82,7 @@ class Lock(SessionHold):
             cancel_on_loss=cancel_on_loss,
             clock=clock,
             wait=wait,
+            health=health,
         )
         self._retry = seconds(retry_interval, "retry_interval")
         self._value = value.encode() if isinstance(value, str) else bytes(value)
@@ -93,7 +96,9 @@ class Lock(SessionHold):
             entry, _ = await self.client.kv.get(self.key)
         except ConsulError as exc:
             if not exc.retriable:
+                self._health.failed(exc, retrying=False)
                 raise
+            self._health.failed(exc)
             await self._clock.sleep(self._retry)
             return False, None
         return True, entry
@@ -115,7 +120,9 @@ class Lock(SessionHold):
 
         await self._session(lease)
         held_by_other = False
-        stream = watch(self.client.kv.get(self.key), wait=self._wait, clock=self._clock)
+        stream = watch(
+            self.client.kv.get(self.key), wait=self._wait, clock=self._clock, health=self._health
+        )
         async with stream.stream() as rounds:
             async for first, _ in rounds:
                 entry, fresh = first, True
@@ -151,7 +158,9 @@ class Lock(SessionHold):
     async def _watch(self, session: str) -> None:
         from consul_streams.watch import watch
 
-        stream = watch(self.client.kv.get(self.key), wait=self._wait, clock=self._clock)
+        stream = watch(
+            self.client.kv.get(self.key), wait=self._wait, clock=self._clock, health=self._health
+        )
         async with stream.stream() as rounds:
             async for entry, _ in rounds:
                 if entry is None:

@@ -21,6 +21,7 @@ from consul_streams.recipes._lease import SessionLease
 if TYPE_CHECKING:
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
+    from consul_streams._health import HealthMonitor
     from consul_streams._shapes import KVEntry
 
 __all__ = ["SEMAPHORE_FLAGS", "Semaphore", "SemaphoreConflict"]
@@ -68,6 +69,7 @@ class Semaphore(SessionHold):
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
         wait: str | float | timedelta = "5m",
+        health: HealthMonitor | None = None,
     ) -> None:
         # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
         check_key(prefix, "prefix")
@@ -83,6 +85,7 @@ class Semaphore(SessionHold):
             cancel_on_loss=cancel_on_loss,
             clock=clock,
             wait=wait,
+            health=health,
         )
         self._value = value.encode() if isinstance(value, str) else bytes(value)
 
@@ -120,7 +123,9 @@ class Semaphore(SessionHold):
             entries, _ = await self.client.kv.items(self.prefix)
         except ConsulError as exc:
             if not exc.retriable:
+                self._health.failed(exc, retrying=False)
                 raise
+            self._health.failed(exc)
             await self._clock.sleep(self._retry)
             return None
         return entries
@@ -137,7 +142,12 @@ class Semaphore(SessionHold):
 
         await self._session(lease)
         vanished: dict[str, float] = {}
-        stream = watch(self.client.kv.items(self.prefix), wait=self._wait, clock=self._clock)
+        stream = watch(
+            self.client.kv.items(self.prefix),
+            wait=self._wait,
+            clock=self._clock,
+            health=self._health,
+        )
         async with stream.stream() as rounds:
             async for first, _ in rounds:
                 entries: list[KVEntry] | None = first
@@ -183,7 +193,12 @@ class Semaphore(SessionHold):
     async def _watch(self, session: str) -> None:
         from consul_streams.watch import watch
 
-        stream = watch(self.client.kv.items(self.prefix), wait=self._wait, clock=self._clock)
+        stream = watch(
+            self.client.kv.items(self.prefix),
+            wait=self._wait,
+            clock=self._clock,
+            health=self._health,
+        )
         async with stream.stream() as rounds:
             async for entries, _ in rounds:
                 try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from consul_streams import Consul
+from consul_streams import Consul, HealthMonitor
+from consul_streams.exceptions import ReadTimeout
 from consul_streams.recipes import Lock, LockLost, Semaphore, elect
 from consul_streams.recipes._lease import LEASE_FRACTION
 from consul_streams.testing import DevAgent, FaultProxy
@@ -185,5 +186,61 @@ def test_semaphore_waiter_outlives_many_ttls() -> None:
             await asyncio.wait_for(waiting, 30)
             assert waiter.held
             await waiter.release()
+
+    run_warped(main())
+
+
+def test_health_reports_failing_renewals_and_recovery_while_the_lock_holds() -> None:
+    """Issue 11 on locks: a partition shorter than the lease shows in ``health`` (last_error,
+    failing_since) without losing the lock, and recovery is published."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with (
+            DevAgent(jitter=False) as agent,
+            FaultProxy(agent.address) as proxy,
+            Consul(proxy.address) as client,
+        ):
+            lock = Lock(client, KEY, ttl=10, lock_delay=0)
+            await lock.acquire()
+            assert lock.health.ok
+            changes = lock.health_changes()
+            assert (await anext(changes)).ok
+            await asyncio.sleep(4)
+            proxy.blackhole()  # the renewal at t=5 hangs and times out at t=7
+            failing = await anext(changes)
+            assert not failing.ok
+            assert isinstance(failing.last_error, ReadTimeout)
+            assert failing.failing_since == loop.time()
+            await asyncio.sleep(1)
+            proxy.heal()
+            healthy = await asyncio.wait_for(lock.wait_healthy(), 5)
+            assert healthy.ok
+            assert lock.held
+            assert not lock.lost.is_set()
+            await changes.aclose()
+            await lock.release()
+
+    run_warped(main())
+
+
+def test_election_health_is_a_monitor_the_caller_passes() -> None:
+    async def main() -> None:
+        async with (
+            DevAgent(jitter=False) as agent,
+            FaultProxy(agent.address) as proxy,
+            Consul(proxy.address) as client,
+        ):
+            monitor = HealthMonitor()
+            terms = elect(client, KEY, ttl=10, lock_delay=0, health=monitor)
+            assert (await anext(terms)).leader
+            proxy.blackhole()
+            lost = await anext(terms)
+            assert not lost.leader
+            assert "lease ran out" in lost.reason
+            assert not monitor.health.ok
+            assert isinstance(monitor.health.last_error, ReadTimeout)
+            proxy.heal()
+            await terms.aclose()
 
     run_warped(main())
