@@ -2,7 +2,7 @@
 
 One schedule = one dev agent, N contenders each on its own client behind its own FaultProxy, and
 a seeded list of faults (partitions of one contender, session destroys, key deletes, agent
-restarts with state kept, connection resets). It runs on a :class:`~tests.recipes._warp.WarpLoop`,
+restarts with state kept, connection resets). It runs on a ``consul_streams.testing._warp`` loop,
 so session TTLs, lock delays, HTTP timeouts, backoff and lease deadlines share one virtual clock
 and a schedule of several virtual minutes takes a fraction of a real second.
 

@@ -1,6 +1,6 @@
 """Locks as leases: long waits, partitioned holders, the long-poll budget, fencing tokens.
 
-The partition and long-wait cases run on a virtual-time loop (``_warp.py``): the dev agent's
+The partition and long-wait cases run on a virtual-time loop (``consul_streams.testing._warp``): the dev agent's
 session TTLs, lock delays, HTTP timeouts and the lease deadlines all read the same clock, so
 minutes of lock traffic take milliseconds and the order of events is what the code makes it.
 """
@@ -15,7 +15,7 @@ from consul_streams.recipes import Lock, LockLost, Semaphore, elect
 from consul_streams.recipes._lease import LEASE_FRACTION
 from consul_streams.testing import DevAgent, FaultProxy
 
-from ._warp import run_warped
+from consul_streams.testing._warp import run_warped
 
 KEY = "service/x/leader"
 

@@ -28,7 +28,7 @@ from ._model import (
     run_schedule,
     tokens_increase,
 )
-from ._warp import run_warped
+from consul_streams.testing._warp import run_warped
 
 CASES: list[tuple[Kind, float, int]] = [
     # (recipe, lock_delay, schedules)
