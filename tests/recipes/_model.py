@@ -155,6 +155,12 @@ async def _apply(
         if sessions:
             await admin.session.destroy(sessions[fault.target % len(sessions)])
     elif fault.kind == "delete":
+        if any(not proxy.mode.open.is_set() for proxy in proxies):
+            # Consul sets no lock-delay on a delete: a contender that never saw the key held
+            # (it started or reconnected after the delete) cannot know a partitioned holder
+            # still runs. docs/locks.md states this limit; deletes happen while all are
+            # connected.
+            return
         if kind == "semaphore":
             entries, _ = await admin.kv.items(PREFIX)
             keys = sorted(e["Key"] for e in entries if e.get("Session"))

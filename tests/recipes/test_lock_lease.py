@@ -1,20 +1,22 @@
 """Locks as leases: long waits, partitioned holders, the long-poll budget, fencing tokens.
 
-The partition and long-wait cases run on a virtual-time loop (``consul_streams.testing._warp``): the dev agent's
-session TTLs, lock delays, HTTP timeouts and the lease deadlines all read the same clock, so
-minutes of lock traffic take milliseconds and the order of events is what the code makes it.
+The cases run on a virtual-time loop (``consul_streams.testing._warp``): the dev agent's session
+TTLs, lock delays, HTTP timeouts and the lease deadlines all read the same clock, so minutes of
+lock traffic take milliseconds and the order of events is what the code makes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from consul_streams import Consul, HealthMonitor
 from consul_streams.exceptions import ReadTimeout
 from consul_streams.recipes import Lock, LockLost, Semaphore, elect
 from consul_streams.recipes._lease import LEASE_FRACTION
 from consul_streams.testing import DevAgent, FaultProxy
-
 from consul_streams.testing._warp import run_warped
 
 KEY = "service/x/leader"
@@ -242,5 +244,66 @@ def test_election_health_is_a_monitor_the_caller_passes() -> None:
             assert isinstance(monitor.health.last_error, ReadTimeout)
             proxy.heal()
             await terms.aclose()
+
+    run_warped(main())
+
+
+def test_release_after_the_session_was_invalidated_is_quiet_and_tried_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Consul answers a destroy of an unknown session with ``true`` (``deleteSessionTxn`` in
+    ``agent/consul/state/session.go`` returns early) and a release by a session that no longer
+    holds the key with ``false`` (``kvsUnlockTxn`` in ``kvs.go``): neither is an error, so
+    cleanup after a loss logs nothing above DEBUG and sends each request at most once."""
+
+    async def main() -> None:
+        async with DevAgent(jitter=False) as agent, Consul(agent.address) as client:
+            lock = Lock(client, KEY, lock_delay=0, cancel_on_loss=False)
+            await lock.acquire()
+            session = lock.session
+            assert session is not None
+            await client.session.destroy(session)
+            await asyncio.wait_for(lock.wait_lost(), 30)
+            before = len(agent.requests)
+            caplog.clear()
+            with caplog.at_level(logging.DEBUG, logger="consul_streams"):
+                await lock.release()
+                await lock.release()  # twice: nothing more
+            sent = [(r.method, r.path) for r in agent.requests[before:]]
+            assert sent == [("PUT", f"/v1/session/destroy/{session}")]
+            assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+    run_warped(main())
+
+
+def test_release_in_a_partition_gives_up_after_one_bounded_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No retry storm: each cleanup step is tried once, bounded by the TTL; the agent's TTL
+    reaps the session (and frees the key) once the partition heals."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with (
+            DevAgent(jitter=False) as agent,
+            FaultProxy(agent.address) as proxy,
+            Consul(proxy.address) as client,
+            Consul(agent.address) as admin,
+        ):
+            lock = Lock(client, KEY, ttl=10, lock_delay=0)
+            await lock.acquire()
+            proxy.blackhole()
+            start = loop.time()
+            caplog.clear()
+            with caplog.at_level(logging.DEBUG, logger="consul_streams"):
+                await lock.release()
+            assert loop.time() - start <= 2 * 10  # give back + destroy, each at most one TTL
+            assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+            proxy.heal()
+            await asyncio.sleep(2 * 10 + 1)
+            sessions, _ = await admin.session.list()
+            assert sessions == []
+            entry, _ = await admin.kv.get(KEY)
+            assert entry is None or not entry.get("Session")
 
     run_warped(main())

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import pytest
 
+from consul_streams.testing._warp import run_warped
+
 from ._model import (
     BACKOFF_CAP,
     MAX_HOLD,
@@ -28,7 +30,6 @@ from ._model import (
     run_schedule,
     tokens_increase,
 )
-from consul_streams.testing._warp import run_warped
 
 CASES: list[tuple[Kind, float, int]] = [
     # (recipe, lock_delay, schedules)
