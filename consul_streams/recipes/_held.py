@@ -108,7 +108,8 @@ class SessionHold:
 
     @property
     def fencing_token(self) -> int | None:
-        """The key's ``ModifyIndex`` as this holder acquired it (``None`` before that).
+        """The key's ``ModifyIndex`` as this holder acquired it (``None`` before that, and
+        always for a ``Semaphore``, whose holders share the prefix).
 
         Consul's index only grows and every new holder's acquire is a later write than the
         previous holder's, so tokens strictly increase across the holders of one key, even when

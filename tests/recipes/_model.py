@@ -195,9 +195,14 @@ async def run_schedule(schedule: Schedule) -> Run:
                 for f in schedule.faults
             ]
             await asyncio.gather(*faults)
-            healed = max(loop.time(), schedule.healed_at)
+            await asyncio.sleep(max(0.0, schedule.healed_at - loop.time()))
+            # Liveness: wait (at most the bound) for a body to run after the last heal.
             bound = TTL + schedule.lock_delay + BACKOFF_CAP + MAX_HOLD
-            await asyncio.sleep(max(0.0, healed + bound - loop.time()))
+            if liveness_gap(run) is None:
+                run.started.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(run.started.wait(), bound)
+            await asyncio.sleep(1)
         finally:
             for task in tasks:
                 task.cancel()

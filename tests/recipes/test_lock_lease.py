@@ -55,7 +55,7 @@ def test_a_waiter_that_gives_up_destroys_its_session() -> None:
             waiter = Lock(client, KEY, lock_delay=0)
             try:
                 await asyncio.wait_for(waiter.acquire(), 30)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
             else:
                 raise AssertionError("the waiter acquired a held lock")
