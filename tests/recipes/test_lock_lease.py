@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -307,3 +309,13 @@ def test_release_in_a_partition_gives_up_after_one_bounded_attempt(
             assert entry is None or not entry.get("Session")
 
     run_warped(main())
+
+
+def test_the_fault_proxy_snippet_in_docs_locks_md_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "locks.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    body = "".join(f"    {line}\n" for line in snippet.splitlines())
+    namespace: dict[str, Any] = {}
+    exec(f"async def main():\n{body}", namespace)
+    run_warped(namespace["main"]())
+    assert capsys.readouterr().out == "the session lease ran out (9s without a renewal)\n"
