@@ -9,6 +9,9 @@ rate limiter); a raw writer updates random keys at ``--rate`` writes/s; every in
 hand-written aiohttp loops instead of ``watch()``, a control). Every ``--interval`` it runs a
 full ``gc.collect()`` (``--no-collect`` to skip) and prints RSS, live Python blocks, open
 descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
+``--fault-every 60`` cuts the next soak reads of every watch without an answer (the agent's
+connection-reset fault) every 60 s; with ``--tracemalloc`` the run then also prints the
+allocations that grew from just before the first fault to the end.
 Before measuring, ``--warmup`` reopened watches bring the allocator to its plateau (see
 ``_warm_up``). At the end every watch must converge on its key's last write, and a
 least-squares slope is fitted to RSS and descriptors over the second half of the run: the exit
@@ -231,6 +234,9 @@ def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, lis
 async def run(args: argparse.Namespace) -> int:
     lags: list[float] = []
     mid_snapshot: tracemalloc.Snapshot | None = None
+    fault_snapshot: tracemalloc.Snapshot | None = None
+    next_fault = args.fault_every if args.fault_every > 0 else float("inf")
+    faults = 0
     if args.tracemalloc:
         tracemalloc.start(8)
     last: dict[str, bytes] = {}
@@ -290,12 +296,25 @@ async def run(args: argparse.Namespace) -> int:
                     _print_sample(sample)
                     if args.tracemalloc and mid_snapshot is None and sample.at >= args.duration / 2:
                         mid_snapshot = tracemalloc.take_snapshot()
+                    if sample.at >= next_fault:
+                        if args.tracemalloc and fault_snapshot is None:
+                            fault_snapshot = tracemalloc.take_snapshot()
+                        # Each watch's next read (two, for aiohttp's silent retry) is cut.
+                        await agent.reset_connections(2 * args.watches)
+                        faults += 1
+                        print(f"# fault {faults}: connection reset of every watch's next read")
+                        next_fault += args.fault_every
                     await watches.restart(rng.sample(watches.keys, args.churn))
                 stop.set()
                 await writing
                 converged = await _converge(watches, last, args.settle)
-                if mid_snapshot is not None:
-                    _print_growth(mid_snapshot, tracemalloc.take_snapshot())
+                if mid_snapshot is not None or fault_snapshot is not None:
+                    gc.collect()
+                    end = tracemalloc.take_snapshot()
+                    if mid_snapshot is not None:
+                        _print_growth(mid_snapshot, end, "over the second half")
+                    if fault_snapshot is not None:
+                        _print_growth(fault_snapshot, end, "from before the first fault")
             finally:
                 stop.set()
                 monitor.cancel()
@@ -314,10 +333,11 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
-    """The allocation sites that grew most between the two snapshots (second half)."""
+def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, when: str) -> None:
+    """The allocation sites that grew most between the two snapshots."""
     stats = after.compare_to(before, "traceback")
-    print("\n# tracemalloc: largest growth over the second half")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"\n# tracemalloc: largest growth {when} (all sites: {total / 1024:+.1f} KiB)")
     for stat in stats[:8]:
         print(f"{stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks")
         for line in stat.traceback.format()[-6:]:
@@ -392,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("consul_streams", "raw"),
         default="consul_streams",
         help="raw: hand-written aiohttp long-poll loops instead of watch() (a control run)",
+    )
+    parser.add_argument(
+        "--fault-every",
+        type=_duration,
+        default=0.0,
+        help="seconds between connection-reset faults (0: none)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
     parser.add_argument(

@@ -101,11 +101,11 @@ class AiohttpTransport:
     ``max_connections`` caps concurrent requests with a semaphore (and, for an owned session,
     the connector's pool), so a caller's session is capped too.
 
-    Timeouts: ``aiohttp.ClientTimeout(total=None, sock_read=t, sock_connect=...)``. Consul
-    sends nothing while it holds a blocking read, so the time between reads is exactly what
-    must outlast ``wait * 17/16``; a ``total`` would also cut a large answer that is still
-    streaming steadily. ``t`` is the request's ``timeout`` or the transport default (30 s),
-    never aiohttp's 300 s, which equals Consul's default wait.
+    Timeouts: ``aiohttp.ClientTimeout(total=t, sock_read=t, sock_connect=...)``: ``t`` is the
+    request's whole deadline, so a peer that trickles bytes cannot hold a request past it
+    (a read timeout alone restarts with every byte). ``t`` is the request's ``timeout`` (a
+    blocking read's is ``wait * 17/16`` plus a connect allowance, see ``Query.timeout_for``) or
+    the transport default (30 s), never aiohttp's 300 s, which equals Consul's default wait.
 
     Note: cancelling :meth:`send` at any point closes the half-read connection (it is not
     returned to the pool) and releases the concurrency slot.
@@ -154,6 +154,11 @@ class AiohttpTransport:
         return self._max_connections
 
     @property
+    def timeout(self) -> float:
+        """The default deadline of a request that sets none (seconds)."""
+        return self._timeout
+
+    @property
     def has_token(self) -> bool:
         return self._token is not None
 
@@ -193,9 +198,12 @@ class AiohttpTransport:
         return self._session
 
     def _client_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout:
-        read = self._timeout if timeout is None else timeout
+        deadline = self._timeout if timeout is None else timeout
         return aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=min(read, self._timeout), sock_read=read
+            total=deadline,
+            connect=None,
+            sock_connect=min(deadline, self._timeout),
+            sock_read=deadline,
         )
 
     def build_url(self, request: Request) -> URL:
@@ -288,7 +296,9 @@ class AiohttpTransport:
         except _CONNECT_TIMEOUT as exc:
             raise ConnectError("timed out connecting to the agent", **where) from exc
         except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct classes before 3.11
-            raise ReadTimeout("no answer within the read timeout", **where) from exc
+            raise ReadTimeout(
+                f"no complete answer within the deadline ({timeout.total:g}s)", **where
+            ) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise ConnectError(
                 f"connection failed: {_describe(exc, self._token)}", **where

@@ -79,3 +79,15 @@ async def test_event_subscriber_example() -> None:
 def test_every_example_has_a_smoke_test(name: str) -> None:
     stem = name.removesuffix(".py")
     assert f"test_{stem}_example" in globals()
+
+
+async def test_fencing_example() -> None:
+    out = await run_example("fencing.py")
+    lines = out.splitlines()[1:]
+    assert lines[0].startswith("a holds the lock with token ")
+    assert lines[1].startswith("b holds the lock with token ")
+    a_token = int(lines[0].split("token ")[1].split()[0])
+    b_token = int(lines[1].split("token ")[1].split()[0])
+    assert a_token < b_token
+    assert lines[2] == f"the store refused a's stale write (token {a_token} < {b_token})"
+    assert lines[3] == "rows: ['a: first write', 'b: first write']"
