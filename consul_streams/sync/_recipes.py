@@ -13,8 +13,9 @@ import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from consul_streams._health import Health
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.recipes import ConfigRejected, ConfigSnapshot, Instance, LockLost, ServiceUpdate
 from consul_streams.recipes import LiveConfig as AsyncLiveConfig
@@ -164,6 +165,15 @@ class LiveConfig(Generic[T]):
         """The most recent rejected change, if any."""
         return self._live().last_error
 
+    @property
+    def health(self) -> Health:
+        """Whether ``current`` is up to date (an immutable value): failures, since when, stale."""
+        return self._live().health
+
+    def wait_healthy(self, timeout: float | None = None) -> Health:
+        """Block until the configuration is followed again; raises the error that stopped it."""
+        return self._loop.run(self._live().wait_healthy(timeout))
+
     def changed(
         self, timeout: float | None = None, *, after: int | None = None
     ) -> ConfigSnapshot[T]:
@@ -244,6 +254,15 @@ class ServiceInstances:
     def healthy(self) -> tuple[Instance, ...]:
         """The instances the picker chooses from (an immutable tuple)."""
         return self._aio.healthy
+
+    @property
+    def health(self) -> Health:
+        """Whether the list is up to date (an immutable value): failures, since when, stale."""
+        return self._aio.health
+
+    def wait_healthy(self, timeout: float | None = None) -> Health:
+        """Block until the service is followed again; raises the error that stopped it."""
+        return self._loop.run(self._aio.wait_healthy(timeout))
 
     def pick(self) -> Instance:
         """An instance by the strategy; ``NoHealthyInstances`` when none is healthy."""
@@ -368,9 +387,15 @@ class Lock:
         return self._aio.session
 
     @property
-    def fencing_token(self) -> int:
-        """The async lock's fencing token: larger for each new holder of the key."""
-        return cast(Any, self._aio).fencing_token  # type: ignore[no-any-return]
+    def fencing_token(self) -> int | None:
+        """The async lock's fencing token: larger for each new holder of the key (``None``
+        before the first acquire); see :attr:`consul_streams.recipes.Lock.fencing_token`."""
+        return self._aio.fencing_token
+
+    @property
+    def health(self) -> Health:
+        """How talking to Consul goes for this lock (renewals, reads, writes)."""
+        return self._aio.health
 
     def check(self) -> None:
         """Raise :class:`LockLost` if the lock has been lost (call before each side effect)."""

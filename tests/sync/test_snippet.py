@@ -7,9 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from consul_streams.recipes import Lock as AsyncLock
 from consul_streams.sync import Consul
 from consul_streams.sync.testing import DevAgentThread
 
@@ -34,11 +31,6 @@ with Consul() as client:                          # same settings and env vars a
 """
 
 
-@pytest.mark.xfail(
-    not hasattr(AsyncLock, "fencing_token"),
-    reason="the async Lock gains fencing_token on the locks branch (issue 10)",
-    strict=True,
-)
 def test_issue_snippet_runs_verbatim_against_the_dev_agent(
     agent: DevAgentThread, client: Consul
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,7 +36,8 @@ def test_close_stops_every_thread_and_watch(
     client.close()
     assert client.closed
     assert handle.done.is_set()
-    assert agent.agent.blocked_queries == 0
+    # The agent sees the long-polls end (without close they would be held for minutes).
+    agent.run(asyncio.wait_for(agent.agent.wait_unblocked(0), TIMEOUT))
     client.close()  # idempotent
 
 

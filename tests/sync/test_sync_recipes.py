@@ -32,6 +32,8 @@ def test_live_config_value_follows_the_keys(client: Consul) -> None:
         assert snapshot.value == {"greeting": "bonjour"}
         assert config.value == {"greeting": "bonjour"}
         assert config.current.version == 2
+        assert config.health.ok
+        assert config.wait_healthy(TIMEOUT).ok
 
 
 def test_live_config_callbacks_run_on_its_callback_thread(client: Consul) -> None:
@@ -85,6 +87,7 @@ def test_service_instances_pick_and_follow(client: Consul) -> None:
         assert instance.id == "web-1"
         assert web.pick().id == "web-1"
         assert [i.id for i in web.healthy] == ["web-1"]
+        assert web.health.ok
         client.agent.service_register("web", service_id="web-2", port=8081)
         healthy = web.wait_until(lambda instances: len(instances) == 2, TIMEOUT)
         assert {i.id for i in healthy} == {"web-1", "web-2"}
@@ -121,6 +124,8 @@ def test_lock_is_held_inside_with_and_released_after(client: Consul) -> None:
         entry, _ = client.kv.get("svc/leader")
         assert entry is not None
         assert entry.get("Session") == lock.session
+        assert lock.fencing_token == entry["ModifyIndex"]
+        assert lock.health.ok
         lock.check()  # does not raise
     assert not lock.held
     sessions, _ = client.session.list()

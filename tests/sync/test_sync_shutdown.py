@@ -54,4 +54,3 @@ def test_interpreter_exit_closes_everything_quietly(
     entry, _ = client.kv.get("svc/leader")
     assert entry is not None
     assert "Session" not in entry
-    assert agent.agent.blocked_queries == 0  # no long-poll left behind
