@@ -196,7 +196,9 @@ class SessionHold:
                 return await lease.open()
             except ConsulError as exc:
                 if not exc.retriable:
+                    self._health.failed(exc, retrying=False)
                     raise
+                self._health.failed(exc)
                 log.debug("creating a session for %s %s failed: %s", self.kind, self.key, exc)
                 await self._clock.sleep(self._retry)
         return lease.session
