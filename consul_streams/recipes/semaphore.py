@@ -171,14 +171,15 @@ class Semaphore(SessionHold):
                     # may not know yet, or may be partitioned: Consul's lock-delay does not
                     # cover our key, so its slot counts as taken for lock_delay more.
                     now = self._clock.now()
+                    for back in set(vanished) & alive:
+                        del vanished[back]
+                    pending: list[float] = []
                     for gone in set(doc["Holders"]) - set(holders):
-                        since = vanished.setdefault(gone, now)
-                        if now - since < self._lock_delay:
+                        left = vanished.setdefault(gone, now) + self._lock_delay - now
+                        if left > 0:
                             holders[gone] = True
+                            pending.append(left)
                     if len(holders) >= self.limit:
-                        pending = [
-                            vanished[s] + self._lock_delay - now for s in holders if s in vanished
-                        ]
                         if pending:
                             await self._clock.sleep(min(pending))
                             entries = None
