@@ -64,7 +64,7 @@ def make_schedule(seed: int, kind: Kind, *, lock_delay: float) -> Schedule:
     kinds: list[FaultKind] = ["partition", "partition", "restart", "reset"]
     if lock_delay > 0:
         kinds += ["destroy", "delete"]
-    contenders = 4 if kind == "semaphore" else 3
+    contenders = 3
     faults = []
     for _ in range(rng.randint(2, 5)):
         fault_kind = rng.choice(kinds)
