@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from consul_streams import Consul
+from consul_streams.exceptions import ConsulError
 from consul_streams.recipes import Lock, LockLost, Semaphore, elect
 from consul_streams.testing import DevAgent, FaultProxy
 
@@ -83,6 +84,8 @@ class Run:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     sessions_left: list[str] = field(default_factory=list)
     held_left: list[str] = field(default_factory=list)
+    #: what ended a contender other than the final cancellation (a bug in the recipe).
+    errors: list[str] = field(default_factory=list)
 
     def record(self, who: int, what: str, token: int | None = None) -> None:
         self.log.append((asyncio.get_running_loop().time(), who, what, token))
@@ -113,7 +116,7 @@ async def _contend(run: Run, who: int, client: Consul, rng: random.Random) -> No
                     await _hold(run, who, rng, None)
         except LockLost:
             pass
-        except Exception:  # the agent is down or unreachable: try again
+        except ConsulError:  # the agent is down or unreachable: try again
             await asyncio.sleep(1)
         await asyncio.sleep(rng.uniform(0, 2))
 
@@ -127,7 +130,7 @@ async def _follow_election(run: Run, who: int, client: Consul) -> None:
             ) as terms:
                 async for term in terms:
                     run.record(who, "start" if term.leader else "stop", term.fencing_token)
-        except Exception:  # the agent is down or unreachable: try again
+        except ConsulError:  # the agent is down or unreachable: try again
             if run.log and run.log[-1][1] == who and run.log[-1][2] == "start":
                 run.record(who, "stop", run.log[-1][3])
             await asyncio.sleep(1)
@@ -206,7 +209,12 @@ async def run_schedule(schedule: Schedule) -> Run:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            run.errors = [
+                repr(o)
+                for o in outcomes
+                if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)
+            ]
             for proxy in proxies:
                 proxy.heal()
             # Anything a cancelled contender could not clean up is the TTL's to reap.

@@ -49,6 +49,7 @@ def test_random_fault_schedules_keep_mutual_exclusion_and_liveness(
         schedule = make_schedule(seed, kind, lock_delay=lock_delay)
         run = run_warped(run_schedule(schedule))
         where = f"seed={seed} {kind} lock_delay={lock_delay} faults={schedule.faults}"
+        assert run.errors == [], where
         assert overlaps(run) == [], where
         if kind != "semaphore":
             assert tokens_increase(run), f"{where}: tokens {run.log}"
