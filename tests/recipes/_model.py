@@ -32,7 +32,7 @@ PREFIX = "model/workers/"
 TTL = 10.0
 #: Backoff cap of the watches inside the recipes (watch()'s default).
 BACKOFF_CAP = 30.0
-MAX_HOLD = 10.0
+MAX_HOLD = 20.0
 
 
 @dataclass(frozen=True)
@@ -199,12 +199,13 @@ async def run_schedule(schedule: Schedule) -> Run:
             ]
             await asyncio.gather(*faults)
             await asyncio.sleep(max(0.0, schedule.healed_at - loop.time()))
-            # Liveness: wait (at most the bound) for a body to run after the last heal.
-            bound = TTL + schedule.lock_delay + BACKOFF_CAP + MAX_HOLD
-            if liveness_gap(run) is None:
-                run.started.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(run.started.wait(), bound)
+            # Liveness: wait (at most the bound) for a body to start after the last heal. A
+            # holder that runs through the heal counts too, but whether it does is only known
+            # once the events of that very moment (a destroy, a delete) have played out.
+            bound = TTL + schedule.lock_delay + BACKOFF_CAP
+            run.started.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(run.started.wait(), bound)
             await asyncio.sleep(1)
         finally:
             for task in tasks:
@@ -265,7 +266,7 @@ def active_at(run: Run, moment: float) -> set[int]:
 def liveness_gap(run: Run) -> float | None:
     """Seconds from the last heal until a body runs (0: one ran right then; None: never)."""
     healed = run.schedule.healed_at
-    if run.schedule.kind == "elect" and active_at(run, healed):
-        return 0.0
+    if active_at(run, healed):
+        return 0.0  # a holder that is still running when the faults end
     starts = [t for t, _, what, _ in run.log if what == "start" and t >= healed]
     return (starts[0] - healed) if starts else None
