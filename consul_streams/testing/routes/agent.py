@@ -239,11 +239,24 @@ def _unknown_check(cid: str) -> ApiError:
     return ApiError(404, msg)
 
 
+def _scripts_allowed(call: Call, checks: list[Rec]) -> None:
+    """agent/agent.go addCheck: script checks over HTTP need ``enable_script_checks``."""
+    if call.config.enable_script_checks:
+        return
+    if any(check.get("Args") or check.get("ScriptArgs") for check in checks):
+        raise ApiError(
+            500,
+            "Scripts are disabled on this agent from remote calls; to enable, configure "
+            "'enable_script_checks' to true",
+        )
+
+
 async def service_register(call: Call) -> web.Response:
     """``PUT /v1/agent/service/register``: add or update a local service and its checks."""
     body = await _body(call)
     svc = validate_service(body)
     checks = service_checks(svc, body)
+    _scripts_allowed(call, [check for check, _ in checks])
     replace = call.request.query.get("replace-existing-checks")
     local_of(call).add_service(svc, checks, replace_checks=replace in ("", "true"))
     return empty_response()
@@ -273,6 +286,7 @@ async def check_register(call: Call) -> web.Response:
         raise ApiError(404, f'ServiceID "{sid}" does not exist')
     definition = dict(body, CheckID=body.get("CheckID") or body.get("ID") or body["Name"])
     definition["Type"] = check_type(body)
+    _scripts_allowed(call, [definition])
     local.add_check(new_check(call.store.node_name, definition, service=owner), ttl)
     return empty_response()
 
