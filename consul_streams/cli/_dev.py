@@ -114,7 +114,7 @@ def add_dev_parser(sub: Any) -> argparse.ArgumentParser:
         "enable-script-checks",
         dest="enable_script_checks",
         default=None,
-        help="allow checks with Args (they are accepted, never run)",
+        help="allow checks with Args (default true; they are stored, never run)",
         **bool_flag,
     )
     _flag(

@@ -103,7 +103,9 @@ class AgentSettings:
     #: None: not configured (``consul-streams dev`` then uses 8500, ``DevAgent`` a free port).
     http_port: int | None = None
     node_meta: dict[str, str] = field(default_factory=dict)
-    enable_script_checks: bool = False
+    #: On by default, unlike Consul: the agent stores script checks but never runs them, so the
+    #: remote-code-execution risk Consul's default guards against does not exist here.
+    enable_script_checks: bool = True
     #: None: not configured; then ``acl_default_policy="deny"`` alone turns enforcement on.
     acl_enabled: bool | None = None
     acl_default_policy: str = "allow"

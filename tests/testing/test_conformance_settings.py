@@ -54,6 +54,9 @@ def test_defaults_are_a_dev_agents() -> None:
         8500,
     )
     assert s.commit_delay > 0
+    # Deliberately unlike Consul (docs/dev-agent.md): script checks are stored, never run.
+    assert s.enable_script_checks is True
+    assert settings("-enable-script-checks=false").enable_script_checks is False
 
 
 def test_bind_is_the_cluster_address_and_legacy_aliases_keep_their_meaning() -> None:

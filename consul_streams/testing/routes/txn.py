@@ -7,14 +7,13 @@ answer is 409 with one error per failing operation. Only ``KV`` operations are s
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from aiohttp import web
 
 from .._blocking import go_quote, parse_query
+from ..server.bodies import TXN_OPS
+from ..server.decode import BodyError, decode
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.kv import KVState
@@ -32,12 +31,12 @@ def register(router: Router) -> None:
 
 
 def _decode_ops(raw: bytes, limit: int) -> list[dict[str, Any]]:
+    """agent/txn_endpoint.go: api.TxnOps decoded the Go way (KV values base64 -> bytes)."""
     try:
-        ops = json.loads(raw)
-    except ValueError as exc:
+        decoded = decode(raw, TXN_OPS)
+    except BodyError as exc:
         raise ApiError(400, f"Failed to parse body: {exc}") from None
-    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
-        raise ApiError(400, "Failed to parse body: expected a JSON array of operations")
+    ops: list[dict[str, Any]] = [op if isinstance(op, dict) else {} for op in decoded or ()]
     if len(ops) > MAX_TXN_OPS:
         raise ApiError(
             413, f"Transaction contains too many operations ({len(ops)} > {MAX_TXN_OPS})"
@@ -46,11 +45,7 @@ def _decode_ops(raw: bytes, limit: int) -> list[dict[str, Any]]:
         kv = op.get("KV")
         if not isinstance(kv, dict):
             continue
-        value = kv.get("Value")
-        try:
-            kv["Value"] = base64.b64decode(value, validate=True) if value else b""
-        except (binascii.Error, TypeError, ValueError) as exc:
-            raise ApiError(400, f"Failed to parse body: {exc}") from None
+        kv.setdefault("Value", b"")
         if len(kv["Value"]) > limit:
             key = str(kv.get("Key", ""))
             raise ApiError(
