@@ -3,7 +3,7 @@
 Endpoint handlers receive a :class:`Call`, raise :class:`ApiError` for plain-text errors
 (Consul writes them with ``fmt.Fprint``: no JSON, no trailing newline unless given) and build
 success bodies with :func:`json_response`, which indents JSON the way ``consul agent -dev``
-does (4 spaces; ``?pretty`` adds the trailing newline).
+does (4 spaces and a trailing newline, which ``?pretty`` also asks for).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class AgentConfig:
     session_ttl_min: float = 10.0
     time_scale: float = 1.0
     enable_script_checks: bool = True
+    translate_wan_addrs: bool = False
     #: Seconds a Raft-backed write waits before it applies (a dev agent's commit latency).
     commit_delay: float = 0.0
     tokens: set[str] = field(default_factory=set, repr=False)
@@ -105,7 +106,10 @@ class Call:
 
 
 def dump_json(data: Any, *, pretty: bool = False) -> bytes:
-    """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping."""
+    """Serialise like dev mode: ``json.MarshalIndent(v, "", "    ")`` + ``"\n"``, HTML-escaped.
+
+    ``pretty`` is accepted for callers that pass it; dev mode formats every answer that way.
+    """
     text = json.dumps(data, indent=4, ensure_ascii=False)
     # Go escapes these inside strings; they can only occur inside strings in JSON text.
     text = (
@@ -115,9 +119,8 @@ def dump_json(data: Any, *, pretty: bool = False) -> bytes:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-    if pretty:
-        text += "\n"
-    return text.encode()
+    # Dev mode answers like ?pretty (agent/http.go marshalJSON): indented, newline-terminated.
+    return (text + "\n").encode()
 
 
 def meta_headers(index: int) -> dict[str, str]:
