@@ -43,6 +43,8 @@ __all__ = [
     "Struct",
     "decode",
     "decode_body",
+    "go_duration_string",
+    "health_check_durations",
     "parse_go_json",
 ]
 
@@ -119,6 +121,52 @@ class _Context:
             return BodyError(f"json: cannot unmarshal {what} into Go value of type {go}")
         where = f"{self.struct}.{'.'.join(self.path)}"
         return BodyError(f"json: cannot unmarshal {what} into Go struct field {where} of type {go}")
+
+
+# -- durations as Go prints them --------------------------------------------------------------
+
+
+def go_duration_string(ns: int) -> str:
+    """Go's ``time.Duration.String`` (``"1m30s"``, ``"1.5s"``, ``"500ms"``, ``"0s"``)."""
+    if ns == 0:
+        return "0s"
+    u = abs(ns)
+
+    def frac(v: int, prec: int) -> tuple[str, int]:
+        digits = ""
+        printed = False
+        for _ in range(prec):
+            d = v % 10
+            printed = printed or d != 0
+            if printed:
+                digits = str(d) + digits
+            v //= 10
+        return ("." + digits if printed else ""), v
+
+    if u < 1_000_000_000:
+        unit, prec = ("ns", 0) if u < 1000 else ("\u00b5s", 3) if u < 1_000_000 else ("ms", 6)
+        fraction, whole = frac(u, prec)
+        out = f"{whole}{fraction}{unit}"
+    else:
+        fraction, secs = frac(u, 9)
+        out = f"{secs % 60}{fraction}s"
+        minutes = secs // 60
+        if minutes:
+            out = f"{minutes % 60}m{out}"
+            if minutes // 60:
+                out = f"{minutes // 60}h{out}"
+    return "-" + out if ns < 0 else out
+
+
+def health_check_durations(check: dict[str, Any]) -> dict[str, Any]:
+    """CheckDefinition.HealthCheck: ``Interval``/``Timeout`` as ``time.Duration.String()``."""
+    for key in ("Interval", "Timeout"):
+        value = check.get(key)
+        if isinstance(value, str) and value:
+            check[key] = go_duration_string(round(parse_go_duration(value) * 1e9))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+            check[key] = go_duration_string(int(value))
+    return check
 
 
 # -- parsing: encoding/json's Decoder.Decode -------------------------------------------------
