@@ -142,6 +142,17 @@ def test_only_the_first_value_is_read() -> None:
             b'{"Name": "web", "Check": {"TTL": "soon"}}',
             'time: invalid duration "soon"',
         ),
+        (
+            SERVICE_DEFINITION,
+            b'{"Name": "web", "Check": {"TTL": "10"}}',
+            'time: missing unit in duration "10"',
+        ),
+        (
+            CHECK_DEFINITION,
+            b'{"Name": "c", "Interval": "10x"}',
+            'time: unknown unit "x" in duration "10x"',
+        ),
+        (CHECK_DEFINITION, b'{"Name": "c", "Timeout": ""}', 'time: invalid duration ""'),
     ],
 )
 def test_type_errors_name_the_struct_field_and_go_type(

@@ -158,6 +158,31 @@ def go_duration_string(ns: int) -> str:
     return "-" + out if ns < 0 else out
 
 
+_UNITS = ("ns", "us", "\u00b5s", "\u03bcs", "ms", "s", "m", "h")
+
+
+def go_duration_error(text: str) -> str:
+    """The error ``time.ParseDuration(text)`` returns for a string it refuses."""
+    quoted = go_quote(text)
+    rest = text[1:] if text[:1] in ("+", "-") else text
+    if not rest:
+        return f"time: invalid duration {quoted}"
+    digits = "0123456789."
+    while rest:
+        number = len(rest) - len(rest.lstrip(digits))
+        if number == 0 or rest[:number] == ".":
+            return f"time: invalid duration {quoted}"
+        rest = rest[number:]
+        unit_len = next((i for i, ch in enumerate(rest) if ch in digits), len(rest))
+        unit = rest[:unit_len]
+        if not unit:
+            return f"time: missing unit in duration {quoted}"
+        if unit not in _UNITS:
+            return f"time: unknown unit {go_quote(unit)} in duration {quoted}"
+        rest = rest[unit_len:]
+    return f"time: invalid duration {quoted}"
+
+
 def health_check_durations(check: dict[str, Any]) -> dict[str, Any]:
     """CheckDefinition.HealthCheck: ``Interval``/``Timeout`` as ``time.Duration.String()``."""
     for key in ("Interval", "Timeout"):
@@ -281,7 +306,7 @@ def _scalar(value: Any, spec: Scalar, ctx: _Context) -> Any:
             try:
                 parse_go_duration(value)
             except ValueError:
-                raise BodyError(f"time: invalid duration {go_quote(value)}") from None
+                raise BodyError(go_duration_error(value)) from None
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
