@@ -251,7 +251,7 @@ async def main(argv: list[str] | None = None) -> None:
         ("aiohttp minimal PUT handler", f"{baseline:,.0f} req/s"),
         ("dev agent KV PUT", f"{agent_rate:,.0f} req/s"),
         ("ratio (target >= 0.5)", f"{agent_rate / baseline:.2f}"),
-        ("dev agent KV PUT, default 5 ms commit delay", f"{delayed_rate:,.0f} req/s"),
+        ("dev agent KV PUT, default 10 ms commit delay", f"{delayed_rate:,.0f} req/s"),
         ("aiohttp minimal PUT handler, 8 connections", f"{baseline8:,.0f} req/s"),
         ("dev agent KV PUT, 8 connections", f"{agent_rate8:,.0f} req/s"),
         ("ratio, 8 connections (target >= 0.8)", f"{agent_rate8 / baseline8:.2f}"),

@@ -122,7 +122,7 @@ def add_dev_parser(sub: Any) -> argparse.ArgumentParser:
         "commit-delay",
         dest="commit_delay",
         metavar="DURATION",
-        help="time a Raft-backed write takes (default 5ms; 0 for none)",
+        help="time a Raft-backed write takes (default 10ms; 0 for none)",
     )
     return dev
 

@@ -44,7 +44,7 @@ class DevAgent:
     (``acl.tokens.initial_management``), ``data_dir`` (accepted; state stays in memory as in
     dev mode), ``pid_file`` (written on start, removed on stop), ``log_level`` and
     ``config_file`` / ``config_dir`` (JSON; keywords win over them). ``commit_delay`` (seconds
-    or a Go duration, default 5 ms, 0 allowed) is how long a Raft-backed write (KV, txn,
+    or a Go duration, default 10 ms, 0 allowed) is how long a Raft-backed write (KV, txn,
     catalog register/deregister, session create/destroy) waits before it applies and answers.
     """
 
