@@ -51,6 +51,8 @@ class AgentConfig:
     session_ttl_min: float = 10.0
     time_scale: float = 1.0
     tokens: set[str] = field(default_factory=set, repr=False)
+    #: ``telemetry.prometheus_retention_time`` in seconds; 0 (dev default) = no Prometheus.
+    prometheus_retention_time: float = 0.0
 
 
 class ApiError(Exception):

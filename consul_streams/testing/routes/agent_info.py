@@ -1,0 +1,451 @@
+"""The agent's view of itself: ``/v1/agent/self``, members, version, host, metrics, monitor,
+reload, leave and force-leave (``agent/agent_endpoint.go``).
+
+The dev agent is a single server that leads its own Raft and is the only member of its LAN
+and WAN gossip pools. Agent operations are logged to :class:`~..state.agent_log.AgentLog`,
+which ``/v1/agent/monitor`` streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import platform
+import shutil
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .. import bexpr
+from .._blocking import parse_query
+from ..server.dispatch import Router
+from ..server.wire import TEXT_TYPE, ApiError, Call, empty_response, json_response
+from ..state.agent import LocalAgent
+from ..state.agent_log import AgentLog, parse_level
+from ..state.catalog import CatalogState, Rec
+from ..state.coordinate import CoordinateState, origin
+from ..state.kv import KVState
+from ..state.session import SessionState
+from .catalog import compile_filter
+from .operator import VERSION
+from .status import RAFT_ADDRESS
+
+__all__ = ["BUILD_DATE", "register"]
+
+BUILD_DATE = "2025-01-01T00:00:00Z"
+#: The Envoy versions this Consul release supports (``xdscommon.EnvoyVersions``).
+ENVOY_VERSIONS = ["1.34.1", "1.33.2", "1.32.5", "1.31.8"]
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def register(router: Router) -> None:
+    """Add the agent's self-description and lifecycle routes."""
+    router.add("/v1/agent/self", ("GET",), self_info)
+    router.add("/v1/agent/members", ("GET",), members)
+    router.add("/v1/agent/version", ("GET",), version)
+    router.add("/v1/agent/host", ("GET",), host)
+    router.add("/v1/agent/metrics", ("GET",), metrics)
+    router.add("/v1/agent/monitor", ("GET",), monitor)
+    router.add("/v1/agent/reload", ("PUT",), reload)
+    router.add("/v1/agent/leave", ("PUT",), leave)
+    router.add("/v1/agent/force-leave/", ("PUT",), force_leave)
+
+
+def agent_log(call: Call) -> AgentLog:
+    return call.store.get(AgentLog)
+
+
+# -- members and self ------------------------------------------------------------------------
+
+
+def member(call: Call, *, wan: bool) -> Rec:
+    """This agent as a serf member of the LAN (or WAN) pool."""
+    dc, node = call.config.datacenter, call.store.node_name
+    tags = {
+        "role": "consul",
+        "dc": dc,
+        "segment": "",
+        "port": "8300",
+        "bootstrap": "1",
+        "build": f"{VERSION}:consul-streams",
+        "vsn": "2",
+        "vsn_min": "2",
+        "vsn_max": "3",
+        "raft_vsn": "3",
+        "id": call.store.node_id,
+        "wan_join_port": "8302",
+        "grpc_port": "8502",
+    }
+    if wan:
+        del tags["segment"]
+    return {
+        "Name": f"{node}.{dc}" if wan else node,
+        "Addr": call.store.node_address,
+        "Port": 8302 if wan else 8301,
+        "Tags": tags,
+        "Status": 1,
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }
+
+
+async def members(call: Call) -> web.Response:
+    """``GET /v1/agent/members`` (``?wan`` for the WAN pool, ``?segment``, ``filter``)."""
+    opts = parse_query(call, consistency=False)
+    wan = bool(call.request.query.get("wan"))
+    if wan and call.request.query.get("segment", "") not in ("", "_all"):
+        raise ApiError(400, "Cannot provide a segment with wan=true")
+    keep = compile_filter(opts, bexpr.MEMBER)
+    return json_response(call, keep.select([member(call, wan=wan)]))
+
+
+def _serf_stats(members: int) -> dict[str, str]:
+    return {
+        "coordinate_resets": "0",
+        "encrypted": "false",
+        "event_queue": "0",
+        "event_time": "1",
+        "failed": "0",
+        "health_score": "0",
+        "intent_queue": "0",
+        "left": "0",
+        "member_time": "1",
+        "members": str(members),
+        "query_queue": "0",
+        "query_time": "1",
+    }
+
+
+def stats(call: Call) -> dict[str, dict[str, str]]:
+    """``Agent.Stats()``: the agent, build, consul, raft, runtime and serf sections."""
+    store, cfg = call.store, call.config
+    local = store.get(LocalAgent)
+    ttls = sum(1 for c in local.checks.values() if c.ttl is not None)
+    acl = "enabled" if cfg.acl_default_policy == "deny" or cfg.management_token else "disabled"
+    index = str(store.index)
+    raft_config = f"[{{Suffrage:Voter ID:{store.node_id} Address:{RAFT_ADDRESS}}}]"
+    return {
+        "agent": {
+            "check_monitors": "0",
+            "check_ttls": str(ttls),
+            "checks": str(len(local.checks)),
+            "services": str(len(local.services)),
+        },
+        "build": {
+            "prerelease": "",
+            "revision": "consul-streams",
+            "version": VERSION,
+            "version_metadata": "",
+        },
+        "consul": {
+            "acl": acl,
+            "bootstrap": "true",
+            "known_datacenters": "1",
+            "leader": "true",
+            "leader_addr": RAFT_ADDRESS,
+            "server": "true",
+        },
+        "raft": {
+            "applied_index": index,
+            "commit_index": index,
+            "fsm_pending": "0",
+            "last_contact": "0",
+            "last_log_index": index,
+            "last_log_term": "2",
+            "last_snapshot_index": "0",
+            "last_snapshot_term": "0",
+            "latest_configuration": raft_config,
+            "latest_configuration_index": "0",
+            "num_peers": "0",
+            "protocol_version": "3",
+            "protocol_version_max": "3",
+            "protocol_version_min": "0",
+            "snapshot_version_max": "1",
+            "snapshot_version_min": "0",
+            "state": "Leader",
+            "term": "2",
+        },
+        "runtime": {
+            "arch": platform.machine().lower() or "unknown",
+            "cpu_count": str(os.cpu_count() or 1),
+            "goroutines": str(len(asyncio.all_tasks())),
+            "max_procs": str(os.cpu_count() or 1),
+            "os": sys.platform,
+            "version": f"python{platform.python_version()}",
+        },
+        "serf_lan": _serf_stats(1),
+        "serf_wan": _serf_stats(1),
+    }
+
+
+def debug_config(call: Call) -> dict[str, Any]:
+    """A sanitized runtime configuration in ``RuntimeConfig.Sanitized()``'s field names."""
+    store, cfg = call.store, call.config
+    acls = cfg.acl_default_policy == "deny" or cfg.management_token is not None
+    return {
+        "ACLsEnabled": acls,
+        "ACLResolverSettings": {
+            "ACLDefaultPolicy": cfg.acl_default_policy,
+            "Datacenter": cfg.datacenter,
+            "NodeName": store.node_name,
+        },
+        "BindAddr": store.node_address,
+        "Bootstrap": False,
+        "BootstrapExpect": 0,
+        "ClientAddrs": [store.node_address],
+        "ConnectEnabled": False,
+        "Datacenter": cfg.datacenter,
+        "DevMode": True,
+        "DisableCoordinates": False,
+        "EnableDebug": True,
+        "HTTPMaxConnsPerClient": cfg.http_max_conns_per_client,
+        "KVMaxValueSize": cfg.kv_max_value_size,
+        "MaxQueryTime": f"{cfg.max_query_time:g}s",
+        "DefaultQueryTime": f"{cfg.default_query_time:g}s",
+        "NodeID": store.node_id,
+        "NodeMeta": {},
+        "NodeName": store.node_name,
+        "PeeringEnabled": False,
+        "PrimaryDatacenter": cfg.datacenter,
+        "Revision": "consul-streams",
+        "ServerMode": True,
+        "SessionTTLMin": f"{cfg.session_ttl_min:g}s",
+        "Telemetry": {"PrometheusOpts": {"Expiration": "0s"}},
+        "Version": VERSION,
+    }
+
+
+async def self_info(call: Call) -> web.Response:
+    """``GET /v1/agent/self``: Config, DebugConfig, Coord, Member, Stats, Meta, xDS."""
+    store, cfg = call.store, call.config
+    config = {
+        "Datacenter": cfg.datacenter,
+        "PrimaryDatacenter": cfg.datacenter,
+        "NodeName": store.node_name,
+        "NodeID": store.node_id,
+        "Revision": "consul-streams",
+        "Server": True,
+        "Version": VERSION,
+        "BuildDate": BUILD_DATE,
+    }
+    coord = store.get(CoordinateState).get(store.node_name) or origin()
+    node = store.get(CatalogState).nodes.get(store.node_name) or {}
+    xds = {
+        "SupportedProxies": {"envoy": list(ENVOY_VERSIONS)},
+        "Port": 8503,
+        "Ports": {"Plaintext": 8502, "TLS": 8503},
+    }
+    body = {
+        "Config": config,
+        "DebugConfig": debug_config(call),
+        "Coord": coord,
+        "Member": member(call, wan=False),
+        "Stats": stats(call),
+        "Meta": dict(node.get("Meta") or {"consul-network-segment": ""}),
+        "xDS": xds,
+    }
+    return json_response(call, body)
+
+
+async def version(call: Call) -> web.Response:
+    """``GET /v1/agent/version``: ``version.GetBuildInfo()``."""
+    body = {"SHA": "", "BuildDate": BUILD_DATE, "HumanVersion": VERSION, "FIPS": ""}
+    return json_response(call, body)
+
+
+# -- host ------------------------------------------------------------------------------------
+
+
+def _meminfo() -> dict[str, int]:
+    found: dict[str, int] = {}
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if parts:
+                    found[key] = int(parts[0]) * 1024
+    except OSError:
+        pass
+    return found
+
+
+async def host(call: Call) -> web.Response:
+    """``GET /v1/agent/host``: ``debug.CollectHostInfo()`` in gopsutil's JSON shapes."""
+    uname = platform.uname()
+    mem = _meminfo()
+    total, available = mem.get("MemTotal", 0), mem.get("MemAvailable", 0)
+    used = total - available
+    disk = shutil.disk_usage("/")
+    boot = int(time.time() - time.monotonic())
+    body = {
+        "Memory": {
+            "total": total,
+            "available": available,
+            "used": used,
+            "usedPercent": 100.0 * used / total if total else 0.0,
+            "free": mem.get("MemFree", 0),
+        },
+        "CPU": [
+            {"cpu": i, "vendorId": "", "modelName": uname.processor or uname.machine, "cores": 1}
+            for i in range(os.cpu_count() or 1)
+        ],
+        "Host": {
+            "hostname": uname.node,
+            "uptime": int(time.monotonic()),
+            "bootTime": boot,
+            "procs": 0,
+            "os": sys.platform,
+            "platform": uname.system.lower(),
+            "platformFamily": "",
+            "platformVersion": uname.release,
+            "kernelVersion": uname.release,
+            "kernelArch": uname.machine,
+            "virtualizationSystem": "",
+            "virtualizationRole": "",
+            "hostId": "",
+        },
+        "Disk": {
+            "path": "/",
+            "fstype": "",
+            "total": disk.total,
+            "free": disk.free,
+            "used": disk.used,
+            "usedPercent": 100.0 * disk.used / disk.total if disk.total else 0.0,
+        },
+        "CollectionTime": time.time_ns(),
+        "Errors": None,
+    }
+    return json_response(call, body)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def _gauges(call: Call) -> list[tuple[str, float]]:
+    store = call.store
+    cat = store.get(CatalogState)
+    return [
+        ("consul.runtime.num_goroutines", float(len(asyncio.all_tasks()))),
+        ("consul.state.nodes", float(len(cat.nodes))),
+        ("consul.state.services", float(len({s["Service"] for s in cat.services.values()}))),
+        ("consul.state.service_instances", float(len(cat.services))),
+        ("consul.state.kv_entries", float(len(store.get(KVState).entries))),
+        ("consul.session_ttl.active", float(len(store.get(SessionState).sessions))),
+        ("consul.raft.applied_index", float(store.index)),
+    ]
+
+
+def _interval() -> str:
+    """go-metrics' interval start: the current 10 s interval, as Go prints a UTC time."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    start = now - datetime.timedelta(seconds=now.second % 10)
+    return start.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def _prometheus_text(gauges: list[tuple[str, float]]) -> str:
+    lines = []
+    for name, value in gauges:
+        flat = name.replace(".", "_")
+        lines += [f"# HELP {flat} {flat}", f"# TYPE {flat} gauge", f"{flat} {value:g}"]
+    return "\n".join(lines) + "\n"
+
+
+def _wants_prometheus(call: Call) -> bool:
+    """``enablePrometheusOutput``: ``?format=prometheus`` or an OpenMetrics Accept header."""
+    if call.request.query.get("format") == "prometheus":
+        return True
+    for mime in call.request.headers.get("Accept", "").split(","):
+        parts = [p.strip() for p in mime.split(";")]
+        kind = parts[0].lower()
+        if kind == "application/openmetrics-text":
+            return True
+        if kind == "text/plain" and len(parts) > 1 and parts[1] == "version=0.4.0":
+            return True
+    return False
+
+
+async def metrics(call: Call) -> web.Response:
+    """``GET /v1/agent/metrics``: the in-memory sink's summary, or Prometheus text.
+
+    Prometheus output needs ``prometheus_retention_time`` > 0 (it is 0 in ``consul agent
+    -dev``, and Consul then answers an empty 200 with ``X-Consul-Reason``).
+    """
+    gauges = _gauges(call)
+    if _wants_prometheus(call):
+        retention = float(getattr(call.config, "prometheus_retention_time", 0.0) or 0.0)
+        if retention <= 0:
+            # The handler returns a 415 CodeWithPayloadError without a body; Consul's wrap
+            # then returns before writing the status, so Go sends an empty 200 carrying
+            # only the X-Consul-Reason header.
+            text = "Prometheus is not enabled since its retention time is not positive"
+            return empty_response(200, {"X-Consul-Reason": text})
+        body = _prometheus_text(gauges).encode()
+        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TYPE})
+    summary = {
+        "Timestamp": _interval(),
+        "Gauges": [{"Name": n, "Value": v, "Labels": {}} for n, v in gauges],
+        "Points": [],
+        "Counters": [],
+        "Samples": [],
+    }
+    return json_response(call, summary)
+
+
+# -- monitor, reload, leave ------------------------------------------------------------------
+
+
+async def monitor(call: Call) -> web.StreamResponse:
+    """``GET /v1/agent/monitor?loglevel=``: stream log lines until the client goes away."""
+    raw = call.request.query.get("loglevel", "") or "INFO"
+    level = parse_level(raw)
+    if level is None:
+        raise ApiError(400, f"Unknown log level: {raw}")
+    log = agent_log(call)
+    queue = log.subscribe(level)
+    response = web.StreamResponse(status=200, headers={"Content-Type": TEXT_TYPE})
+    response.headers["X-Consul-Default-Acl-Policy"] = call.config.acl_default_policy
+    try:
+        await response.prepare(call.request)
+        while True:
+            line = await queue.get()
+            await response.write(line.encode())
+    finally:
+        log.unsubscribe(queue)
+
+
+async def reload(call: Call) -> web.Response:
+    """``PUT /v1/agent/reload``: nothing to re-read in a dev agent; logs as Consul does."""
+    agent_log(call).log("INFO", "agent", "Reloading configuration...")
+    return empty_response()
+
+
+async def leave(call: Call) -> web.Response:
+    """``PUT /v1/agent/leave``: answer, then shut the agent down (``ShutdownAgent``)."""
+    agent_log(call).log("INFO", "agent", "Gracefully shutting down agent...")
+    response = empty_response()
+    response.headers["X-Consul-Default-Acl-Policy"] = call.config.acl_default_policy
+    # Send the answer before the agent goes away, as Consul does.
+    await response.prepare(call.request)
+    await response.write_eof()
+    call.store.emit("leave")
+    return response
+
+
+async def force_leave(call: Call) -> web.Response:
+    """``PUT /v1/agent/force-leave/:node[?prune][&wan]``: only members can be forced out."""
+    node = call.suffix
+    agent_log(call).log("INFO", "agent", "Force leaving node", node=node)
+    wan = "wan" in call.request.query
+    me = call.store.node_name
+    if node != (f"{me}.{call.config.datacenter}" if wan else me):
+        raise ApiError(500, f"agent: No node found with name '{node}'")
+    # Forcing an alive member out is a no-op in serf: it stays alive.
+    return empty_response()
