@@ -3,7 +3,7 @@
 The dev agent is one server in one datacenter: ``datacenters`` lists its WAN coordinate,
 ``nodes`` and ``node/:node`` read the coordinates table (blocking on it), and ``update``
 stores a node's coordinate right away. ``?near=`` on catalog and health reads sorts by these
-(:func:`~..state.coordinate.sort_near`).
+(:func:`~.catalog.near_sorted`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..state.coordinate import DIMENSIONALITY, CoordinateState, is_valid, origin
 from ..state.store import WatchSet
 from .catalog import read_json
 
-__all__ = ["near_source", "register"]
+__all__ = ["register"]
 
 
 def register(router: Router) -> None:
@@ -30,12 +30,6 @@ def register(router: Router) -> None:
     router.add("/v1/coordinate/nodes", ("GET",), nodes)
     router.add("/v1/coordinate/node/", ("GET",), node)
     router.add("/v1/coordinate/update", ("PUT",), update)
-
-
-def near_source(call: Call) -> str:
-    """The ``?near=`` source node (``parseSource``): ``_agent`` is this agent's node."""
-    near = call.request.query.get("near", "")
-    return call.store.node_name if near == "_agent" else near
 
 
 async def datacenters(call: Call) -> web.StreamResponse:

@@ -1,8 +1,11 @@
-"""``/v1/txn`` of the dev agent (consul-api.md section 2.8): atomic KV transactions.
+"""``/v1/txn`` of the dev agent (consul-api.md section 2.8): atomic transactions.
 
-All operations are evaluated at one index; if any fails, every write is rolled back and the
-answer is 409 with one error per failing operation. Only ``KV`` operations are supported;
-``Node``/``Service``/``Check`` operations answer 409 ``unsupported operation`` in the dev agent.
+``KV``, ``Node``, ``Service`` and ``Check`` operations (``agent/txn_endpoint.go``,
+``agent/consul/state/txn.go``) are evaluated at one index. The pre-apply checks of
+``Txn.Apply`` run first (lock delay, node/service/check arguments) and, when any fails, the
+answer carries only those errors. Otherwise every operation runs; if any fails, every write
+is rolled back and the answer is 409 with one error per failing operation. Operations with
+none of the four keys are dropped while decoding, as ``convertOps`` drops them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from aiohttp import web
 from .._blocking import go_quote, parse_query
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
+from ..state.catalog import CatalogState, Write
 from ..state.kv import KVState
+from ..state.session import SessionState
+from ._txn_catalog import CATALOG_OPS, apply_catalog_op, field_of, pre_check_catalog_op
 from .kv import too_large
 
 __all__ = ["MAX_TXN_OPS", "register"]
@@ -31,20 +37,41 @@ def register(router: Router) -> None:
     router.add("/v1/txn", ("PUT",), _txn)
 
 
-def _decode_ops(raw: bytes, limit: int) -> list[dict[str, Any]]:
+_KV_FIELDS = ("Verb", "Key", "Value", "Flags", "Index", "Session", "Namespace")
+
+
+def _normalise(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The op's kind and body (keys matched case-insensitively); None for an empty op."""
+    for kind in ("KV", *CATALOG_OPS):
+        body = field_of(op, kind)
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ApiError(
+                400,
+                f"Failed to parse body: json: cannot unmarshal {type(body).__name__} into Go "
+                f"struct field TxnOp.{kind}",
+            )
+        if kind == "KV":
+            body = {name: field_of(body, name) for name in _KV_FIELDS}
+        return kind, body
+    return None
+
+
+def _decode_ops(raw: bytes, limit: int) -> list[tuple[str, dict[str, Any]]]:
     try:
-        ops = json.loads(raw)
+        decoded = json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"Failed to parse body: {exc}") from None
-    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+    if not isinstance(decoded, list) or not all(isinstance(op, dict) for op in decoded):
         raise ApiError(400, "Failed to parse body: expected a JSON array of operations")
-    if len(ops) > MAX_TXN_OPS:
+    if len(decoded) > MAX_TXN_OPS:
         raise ApiError(
-            413, f"Transaction contains too many operations ({len(ops)} > {MAX_TXN_OPS})"
+            413, f"Transaction contains too many operations ({len(decoded)} > {MAX_TXN_OPS})"
         )
-    for op in ops:
-        kv = op.get("KV")
-        if not isinstance(kv, dict):
+    ops = [found for op in decoded if (found := _normalise(op)) is not None]
+    for kind, kv in ops:
+        if kind != "KV":
             continue
         value = kv.get("Value")
         try:
@@ -52,7 +79,7 @@ def _decode_ops(raw: bytes, limit: int) -> list[dict[str, Any]]:
         except (binascii.Error, TypeError, ValueError) as exc:
             raise ApiError(400, f"Failed to parse body: {exc}") from None
         if len(kv["Value"]) > limit:
-            key = str(kv.get("Key", ""))
+            key = str(kv.get("Key") or "")
             raise ApiError(
                 413,
                 f"Value for key {go_quote(key)} is too large ({len(kv['Value'])} > {limit} bytes)",
@@ -60,7 +87,9 @@ def _decode_ops(raw: bytes, limit: int) -> list[dict[str, Any]]:
     return ops
 
 
-def _apply(kv: KVState, op: dict[str, Any], idx: int) -> tuple[list[Any], str | None]:
+def _apply(
+    kv: KVState, sessions: SessionState, op: dict[str, Any], idx: int
+) -> tuple[list[Any], str | None]:
     """Run one KV operation: (results, error text or None)."""
     verb = str(op.get("Verb", ""))
     key = str(op.get("Key", ""))
@@ -76,9 +105,16 @@ def _apply(kv: KVState, op: dict[str, Any], idx: int) -> tuple[list[Any], str | 
         if not kv.cas(key, value, flags, index, idx):
             return [], f"failed to set key {q}, index is stale"
     elif verb == "lock":
+        # kvsLockTxn: a session is required and must exist.
+        if not session:
+            return [], "missing session"
+        if sessions.get(session) is None:
+            return [], f"invalid session {go_quote(session)}"
         if not kv.lock(key, value, flags, session, idx):
             return [], f"failed to lock key {q}, lock is already held"
     elif verb == "unlock":
+        if not session:
+            return [], "missing session"
         if not kv.unlock(key, value, flags, session, idx):
             return [], f"failed to unlock key {q}, lock isn't held, or is held by another session"
     elif verb == "get":
@@ -128,6 +164,29 @@ def _apply(kv: KVState, op: dict[str, Any], idx: int) -> tuple[list[Any], str | 
     return ([stored.to_json(with_value=False)] if stored else []), None
 
 
+def _pre_check(kv: KVState, ops: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``Txn.preCheck``: key present, lock delay, and the catalog ops' argument checks."""
+    errors: list[dict[str, Any]] = []
+    for i, (kind, body) in enumerate(ops):
+        error: str | None = None
+        if kind == "KV":
+            key, verb = str(body.get("Key") or ""), str(body.get("Verb") or "")
+            if not key and verb != "delete-tree":
+                error = "Must provide key"
+            elif verb == "lock" and kv.in_lock_delay(key):
+                error = f"failed to lock key {go_quote(key)} due to lock delay"
+        else:
+            error = pre_check_catalog_op(kind, body)
+        if error is not None:
+            errors.append({"OpIndex": i, "What": error})
+    return errors
+
+
+def _is_write(kind: str, body: dict[str, Any]) -> bool:
+    verb = str(field_of(body, "Verb") or "")
+    return verb in _WRITE_VERBS if kind == "KV" else verb != "get"
+
+
 async def _txn(call: Call) -> web.StreamResponse:
     opts = parse_query(call)
     limit = call.config.kv_max_value_size
@@ -138,23 +197,9 @@ async def _txn(call: Call) -> web.StreamResponse:
     if len(raw) > limit:
         raise too_large(len(raw), limit)
     ops = _decode_ops(raw, limit)
-    kv = call.store.get(KVState)
-    snap = kv.snapshot()
-    idx = kv.pending_index()
-    results: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    read_only = True
-    for i, op in enumerate(ops):
-        body = op.get("KV")
-        if not isinstance(body, dict):
-            errors.append({"OpIndex": i, "What": "unsupported operation"})
-            continue
-        if str(body.get("Verb", "")) in _WRITE_VERBS:
-            read_only = False
-        found, error = _apply(kv, body, idx)
-        if error is not None:
-            errors.append({"OpIndex": i, "What": error})
-        results.extend({"KV": entry} for entry in found)
+    store = call.store
+    kv, cat, sessions = store.get(KVState), store.get(CatalogState), store.get(SessionState)
+    read_only = not any(_is_write(kind, body) for kind, body in ops)
     meta: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if read_only:
@@ -169,10 +214,31 @@ async def _txn(call: Call) -> web.StreamResponse:
             "ResultsFilteredByACLs": False,
         }
         headers = {"X-Consul-Knownleader": "true", "X-Consul-Lastcontact": "0"}
+    errors = _pre_check(kv, ops)
     if errors:
-        kv.rollback(snap)
         answer = {"Results": None, "Errors": errors, **meta}
         return json_response(call, answer, status=409, headers=headers)
-    kv.commit()
+    kv_snap, cat_snap = kv.snapshot(), cat.snapshot()
+    idx = kv.pending_index()
+    write = Write(idx)
+    results: list[dict[str, Any]] = []
+    for i, (kind, body) in enumerate(ops):
+        if kind == "KV":
+            found, error = _apply(kv, sessions, body, idx)
+            found = [{"KV": entry} for entry in found]
+        else:
+            found, error = apply_catalog_op(cat, write, kind, body)
+        if error is not None:
+            errors.append({"OpIndex": i, "What": error})
+        results.extend(found)
+    if errors:
+        kv.rollback(kv_snap)
+        cat.rollback(cat_snap)
+        answer = {"Results": None, "Errors": errors, **meta}
+        return json_response(call, answer, status=409, headers=headers)
+    if not kv.commit() and write.topics:
+        # The catalog changed but no key did: the transaction still takes the index.
+        store.next_index()
+    cat.finish(write)
     answer = {"Results": results or None, "Errors": None, **meta}
     return json_response(call, answer, headers=headers)
