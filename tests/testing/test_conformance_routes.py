@@ -220,14 +220,16 @@ async def test_acl_routes_answer_acl_support_disabled(http: Http) -> None:
 
 async def test_acl_routes_with_acls_on_are_out_of_scope_not_disabled() -> None:
     """With ACLs enforced the 401 would be a lie: the routes say they are not emulated."""
-    async with DevAgent(acl_default_policy="deny", management_token="root") as dev:
-        async with aiohttp.ClientSession() as session:
-            http = Http(dev, session)
-            r = await http.get("/v1/acl/tokens", headers={"X-Consul-Token": "root"})
-            assert r.status == 500
-            assert "ACL management" in r.text
-            r = await http.get("/v1/acl/tokens")
-            assert (r.status, r.text) == (403, "Permission denied")
+    async with (
+        DevAgent(acl_default_policy="deny", management_token="root") as dev,
+        aiohttp.ClientSession() as session,
+    ):
+        http = Http(dev, session)
+        r = await http.get("/v1/acl/tokens", headers={"X-Consul-Token": "root"})
+        assert r.status == 500
+        assert "ACL management" in r.text
+        r = await http.get("/v1/acl/tokens")
+        assert (r.status, r.text) == (403, "Permission denied")
 
 
 async def test_connect_is_disabled(http: Http) -> None:
@@ -331,4 +333,5 @@ async def test_out_of_scope_routes_say_what_is_missing(http: Http) -> None:
     ]:
         r = await http(method, path, "{}")
         assert r.status == 500, path
-        assert what in r.text and "not available in the consul-streams dev agent" in r.text
+        assert what in r.text
+        assert "not available in the consul-streams dev agent" in r.text
