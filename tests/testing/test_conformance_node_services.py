@@ -34,6 +34,10 @@ async def test_unknown_node_is_the_zero_value(http: Http) -> None:
     """NodeServiceList leaves IndexedNodeServiceList zero: Node and Services are null."""
     r = await http.get("/v1/catalog/node-services/ghost")
     assert (r.status, r.json()) == (200, {"Node": None, "Services": None})
+    # A node without services keeps Go's nil slice.
+    body = {"Node": "bare", "Address": "10.0.0.2"}
+    assert (await http.put("/v1/catalog/register", json.dumps(body))).status == 200
+    assert (await http.get("/v1/catalog/node-services/bare")).json()["Services"] is None
     r = await http.get("/v1/catalog/node-services/")
     assert (r.status, r.text) == (400, "Missing node name")
 
@@ -44,6 +48,8 @@ async def test_filter_and_blocking(http: Http) -> None:
     await register(http, Service="db", Port=5432)
     r = await http.get("/v1/catalog/node-services/n1?filter=Port%20%3D%3D%2080")
     assert [s["Service"] for s in r.json()["Services"]] == ["web"]
+    r = await http.get("/v1/catalog/node-services/n1?filter=Port%20%3D%3D%201")
+    assert r.json()["Services"] == []
     blocked = asyncio.ensure_future(http.get(f"/v1/catalog/node-services/n1?index={r.index}"))
     await asyncio.wait_for(http.agent.wait_blocked(), 5)
     await register(http, Service="cache")

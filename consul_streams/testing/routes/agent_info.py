@@ -61,23 +61,32 @@ def agent_log(call: Call) -> AgentLog:
 # -- members and self ------------------------------------------------------------------------
 
 
+def _acls_on(call: Call) -> bool:
+    return call.config.acl_default_policy == "deny" or call.config.management_token is not None
+
+
 def member(call: Call, *, wan: bool) -> Rec:
     """This agent as a serf member of the LAN (or WAN) pool."""
     dc, node = call.config.datacenter, call.store.node_name
+    # The tags a dev server gossips (agent/consul/server_serf.go setupSerf).
     tags = {
-        "role": "consul",
-        "dc": dc,
-        "segment": "",
-        "port": "8300",
+        "acls": "1" if _acls_on(call) else "0",
         "bootstrap": "1",
         "build": f"{VERSION}:consul-streams",
-        "vsn": "2",
-        "vsn_min": "2",
-        "vsn_max": "3",
-        "raft_vsn": "3",
-        "id": call.store.node_id,
-        "wan_join_port": "8302",
+        "dc": dc,
+        "ft_fs": "1",
+        "ft_si": "1",
         "grpc_port": "8502",
+        "grpc_tls_port": "8503",
+        "id": call.store.node_id,
+        "port": "8300",
+        "raft_vsn": "3",
+        "role": "consul",
+        "segment": "",
+        "vsn": "2",
+        "vsn_max": "3",
+        "vsn_min": "2",
+        "wan_join_port": "8302",
     }
     if wan:
         del tags["segment"]
@@ -128,7 +137,7 @@ def stats(call: Call) -> dict[str, dict[str, str]]:
     store, cfg = call.store, call.config
     local = store.get(LocalAgent)
     ttls = sum(1 for c in local.checks.values() if c.ttl is not None)
-    acl = "enabled" if cfg.acl_default_policy == "deny" or cfg.management_token else "disabled"
+    acl = "enabled" if _acls_on(call) else "disabled"
     index = str(store.index)
     raft_config = f"[{{Suffrage:Voter ID:{store.node_id} Address:{RAFT_ADDRESS}}}]"
     return {
@@ -188,9 +197,8 @@ def stats(call: Call) -> dict[str, dict[str, str]]:
 def debug_config(call: Call) -> dict[str, Any]:
     """A sanitized runtime configuration in ``RuntimeConfig.Sanitized()``'s field names."""
     store, cfg = call.store, call.config
-    acls = cfg.acl_default_policy == "deny" or cfg.management_token is not None
     return {
-        "ACLsEnabled": acls,
+        "ACLsEnabled": _acls_on(call),
         "ACLResolverSettings": {
             "ACLDefaultPolicy": cfg.acl_default_policy,
             "Datacenter": cfg.datacenter,

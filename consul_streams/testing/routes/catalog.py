@@ -324,7 +324,9 @@ async def node_services(call: Call) -> web.Response:
         if rec is None:
             return QueryResult(cat.index_for_node(name), {"Node": None, "Services": None})
         svcs = [s for (n, _), s in sorted(cat.services.items()) if n == name]
-        return QueryResult(cat.index_for_node(name), {"Node": rec, "Services": keep.select(svcs)})
+        # A node without services keeps the nil slice (null); a filter makes a new one.
+        listed = keep.select(svcs) if svcs else None
+        return QueryResult(cat.index_for_node(name), {"Node": rec, "Services": listed})
 
     return await serve_read(call, opts, run)
 
