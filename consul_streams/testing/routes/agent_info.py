@@ -134,7 +134,7 @@ def _serf_stats(members: int) -> dict[str, str]:
 
 def stats(call: Call) -> dict[str, dict[str, str]]:
     """``Agent.Stats()``: the agent, build, consul, raft, runtime and serf sections."""
-    store, cfg = call.store, call.config
+    store = call.store
     local = store.get(LocalAgent)
     ttls = sum(1 for c in local.checks.values() if c.ttl is not None)
     acl = "enabled" if _acls_on(call) else "disabled"
