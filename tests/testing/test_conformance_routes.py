@@ -219,7 +219,8 @@ async def test_acl_routes_answer_acl_support_disabled(http: Http) -> None:
 
 
 async def test_acl_routes_with_acls_on_are_out_of_scope_not_disabled() -> None:
-    """With ACLs enforced the 401 would be a lie: the routes say they are not emulated."""
+    """With ACLs enforced the 401 would be a lie: token/self is served, the management
+    routes say they are not emulated (agent/acl_endpoint.go ACLTokenSelf)."""
     async with (
         DevAgent(acl_default_policy="deny", management_token="root") as dev,
         aiohttp.ClientSession() as session,
@@ -230,6 +231,16 @@ async def test_acl_routes_with_acls_on_are_out_of_scope_not_disabled() -> None:
         assert "ACL management" in r.text
         r = await http.get("/v1/acl/tokens")
         assert (r.status, r.text) == (403, "Permission denied")
+        # ACLTokenSelf is served: clients use it to check their token.
+        r = await http.get("/v1/acl/token/self", headers={"X-Consul-Token": "root"})
+        assert r.status == 200
+        assert r.json()["SecretID"] == "root"
+        assert r.json()["Policies"] == [
+            {"ID": "00000000-0000-0000-0000-000000000001", "Name": "global-management"}
+        ]
+        dev.add_token("app")
+        r = await http.get("/v1/acl/token/self", headers={"X-Consul-Token": "app"})
+        assert (r.status, r.json()["Policies"]) == (200, [])
 
 
 async def test_connect_is_disabled(http: Http) -> None:

@@ -22,6 +22,7 @@ queries, mesh catalog views) answer what a fresh agent answers: no entries. Ever
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -81,13 +82,39 @@ def acls_enabled(call: Call) -> bool:
 
 
 _acl_management = unavailable("ACL management")
+#: The built-in policy of the management token (``structs.ACLPolicyGlobalManagementID``).
+GLOBAL_MANAGEMENT = {"ID": "00000000-0000-0000-0000-000000000001", "Name": "global-management"}
 
 
 async def acl(call: Call) -> web.StreamResponse:
     """Every ACL route: 401 ``ACL support disabled`` while ACLs are off."""
     if not acls_enabled(call):
         raise ApiError(401, ACL_DISABLED)
+    if call.request.path == "/v1/acl/token/self":
+        return await _token_self(call)
     return await _acl_management(call)
+
+
+async def _token_self(call: Call) -> web.StreamResponse:
+    """``GET /v1/acl/token/self`` (ACLTokenSelf): the request's own token."""
+    parse_query(call)
+    token = call.token
+    cfg = call.config
+    if token is None or (token != cfg.management_token and token not in cfg.tokens):
+        raise ApiError(403, "ACL not found")
+    management = token == cfg.management_token
+    body = {
+        "AccessorID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"consul-streams-token:{token}")),
+        "SecretID": token,
+        "Description": "Initial Management Token" if management else "",
+        "Policies": [GLOBAL_MANAGEMENT] if management else [],
+        "Local": False,
+        "CreateTime": "1970-01-01T00:00:00Z",
+        "Hash": "",
+        "CreateIndex": 1,
+        "ModifyIndex": 1,
+    }
+    return json_response(call, body, headers=meta_headers(call.store.index))
 
 
 async def connect_disabled(call: Call) -> web.StreamResponse:
