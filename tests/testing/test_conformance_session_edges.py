@@ -123,3 +123,15 @@ async def test_txn_lock_checks(http: Http) -> None:
     assert status == 409
     assert body["Errors"] == [{"OpIndex": 1, "What": 'failed to lock key "t" due to lock delay'}]
     assert (await http.get("/v1/kv/x")).status == 404
+
+
+async def test_deregistering_a_check_invalidates_its_sessions(http: Http) -> None:
+    """state/catalog.go deleteCheckTxn deletes the sessions that depend on the check."""
+    await node_check(http, "disk", "passing")
+    sid = await session(http, {"NodeChecks": ["disk"], "Behavior": "delete", "LockDelay": 0})
+    assert (await http.put(f"/v1/kv/l?acquire={sid}", b"1")).json() is True
+    body = {"Node": "dev", "CheckID": "disk"}
+    assert (await http.put("/v1/catalog/deregister", json.dumps(body))).status == 200
+    assert (await http.get(f"/v1/session/info/{sid}")).json() == []
+    # Behavior "delete": the held key went with the session.
+    assert (await http.get("/v1/kv/l")).status == 404
