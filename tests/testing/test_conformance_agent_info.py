@@ -113,7 +113,8 @@ async def test_monitor_validates_the_log_level(http: Http) -> None:
 
 
 async def test_monitor_streams_agent_log_lines(agent: DevAgent) -> None:
-    """AgentMonitor streams until the client leaves; reload and force-leave log at INFO."""
+    """AgentMonitor streams until the client leaves: agent operations at INFO, and each
+    request as the HTTP wrapper logs it (agent/http.go wrap: Request error/finished)."""
     url = agent.url + "/v1/agent/monitor?loglevel=debug"
     async with aiohttp.ClientSession() as session, session.get(url) as monitor:
         assert monitor.status == 200
@@ -121,10 +122,21 @@ async def test_monitor_streams_agent_log_lines(agent: DevAgent) -> None:
             assert (r.status, await r.read()) == (200, b"")
         line = await asyncio.wait_for(monitor.content.readline(), 5)
         assert b"[INFO]  agent: Reloading configuration..." in line
-        async with session.put(agent.url + "/v1/agent/force-leave/ghost") as r:
-            assert r.status == 500
         line = await asyncio.wait_for(monitor.content.readline(), 5)
-        assert b"Force leaving node: node=ghost" in line
+        assert b"[DEBUG] agent.http: Request finished: method=PUT url=/v1/agent/reload" in line
+        async with session.put(agent.url + "/v1/agent/force-leave/ghost?token=secret") as r:
+            assert r.status == 500
+        lines = [await asyncio.wait_for(monitor.content.readline(), 5) for _ in range(3)]
+        assert b"[INFO]  agent: Force leaving node: node=ghost" in lines[0]
+        assert (
+            b"[ERROR] agent.http: Request error: method=PUT url=/v1/agent/force-leave/ghost"
+            in lines[1]
+        )
+        assert b"url=/v1/agent/force-leave/ghost?token=<hidden> from=127.0.0.1:" in lines[1]
+        assert lines[1].endswith(b"error=agent: No node found with name 'ghost'\n")
+        assert b"Request finished" in lines[2]
+        # The token never reaches a log line.
+        assert not any(b"secret" in line for line in lines)
 
 
 def test_monitor_levels_filter_lines() -> None:

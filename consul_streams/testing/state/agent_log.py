@@ -54,8 +54,30 @@ class AgentLog:
         """How many monitors are attached."""
         return len(self._monitors)
 
+    def http_request(
+        self,
+        method: str,
+        url: str,
+        peer: str,
+        status: int,
+        latency: float,
+        error: str | None = None,
+    ) -> None:
+        """What Consul's HTTP wrapper logs per request (``url`` must carry no token)."""
+        if not self._monitors:
+            return
+        if error is not None:
+            self.log("ERROR", "agent.http", "Request error", method=method, url=url,
+                     **{"from": peer}, error=error)  # fmt: skip
+        micros = latency * 1e6
+        took = f"{micros / 1000:.6g}ms" if micros >= 1000 else f"{micros:.6g}\u00b5s"
+        self.log("DEBUG", "agent.http", "Request finished", method=method, url=url,
+                 **{"from": peer}, latency=took)  # fmt: skip
+
     def log(self, level: str, logger: str, message: str, **fields: object) -> None:
         """Write one line; monitors that fall 512 lines behind drop lines, as Consul's do."""
+        if not self._monitors:
+            return
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
         pairs = "".join(f" {k}={v}" for k, v in fields.items())
