@@ -61,6 +61,13 @@ async def test_members_lan_wan_and_segments(http: Http) -> None:
     assert (lan["Port"], wan["Port"]) == (8301, 8302)
     r = await http.get("/v1/agent/members?wan=1&segment=alpha")
     assert (r.status, r.text) == (400, "Cannot provide a segment with wan=true")
+    # Server.LANMembers (CE): only the default segment, or _all.
+    assert len((await http.get("/v1/agent/members?segment=_all")).json()) == 1
+    r = await http.get("/v1/agent/members?segment=alpha")
+    assert (r.status, r.text) == (
+        500,
+        "Network segments are not supported in this version of Consul",
+    )
     assert (await http.get("/v1/agent/members?filter=Status%20%3D%3D%204")).json() == []
 
 

@@ -109,8 +109,12 @@ async def members(call: Call) -> web.Response:
     """``GET /v1/agent/members`` (``?wan`` for the WAN pool, ``?segment``, ``filter``)."""
     opts = parse_query(call, consistency=False)
     wan = bool(call.request.query.get("wan"))
-    if wan and call.request.query.get("segment", "") not in ("", "_all"):
+    segment = call.request.query.get("segment", "")
+    if wan and segment not in ("", "_all"):
         raise ApiError(400, "Cannot provide a segment with wan=true")
+    if not wan and segment not in ("", "_all"):
+        # Consul CE's Server.LANMembers: segments are an Enterprise feature.
+        raise ApiError(500, "Network segments are not supported in this version of Consul")
     keep = compile_filter(opts, bexpr.MEMBER)
     return json_response(call, keep.select([member(call, wan=wan)]))
 
