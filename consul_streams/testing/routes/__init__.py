@@ -10,6 +10,7 @@ from ..server.dispatch import Router
 from . import (
     agent,
     agent_info,
+    agent_lifecycle,
     catalog,
     coordinate,
     event,
@@ -34,6 +35,7 @@ ROUTE_MODULES = (
     health,
     agent,
     agent_info,
+    agent_lifecycle,
     event,
     coordinate,
     operator,
