@@ -163,14 +163,15 @@ def _service_op(cat: CatalogState, w: Write, verb: str, node: str, body: Rec) ->
             return [], f"{where} doesn't exist"
         return [{"Service": existing}], None
     if verb in ("set", "cas"):
-        if not cat.node_exists(node):
-            return [], "Missing node registration"
+        # ensureServiceCASTxn compares first; ensureServiceTxn then needs the node.
         if verb == "cas":
             index = _int(body, "ModifyIndex")
             if (index == 0 and existing is not None) or (
                 index != 0 and (existing is None or existing["ModifyIndex"] != index)
             ):
                 return [], f"failed to set {where}, index is stale"
+        if not cat.node_exists(node):
+            return [], "Missing node registration"
         definition = {
             key: field_of(body, key) for key in _SERVICE_FIELDS if field_of(body, key) is not None
         }
