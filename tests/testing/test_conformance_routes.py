@@ -7,6 +7,8 @@ against. No route may answer the generic ``not a recognized HTTP API endpoint`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -346,3 +348,18 @@ async def test_out_of_scope_routes_say_what_is_missing(http: Http) -> None:
         assert r.status == 500, path
         assert what in r.text
         assert "not available in the consul-streams dev agent" in r.text
+
+
+async def test_empty_subsystems_block_like_consul(http: Http) -> None:
+    """agent/consul/rpc.go blockingQuery: an empty table answers index 1, and a read at that
+    index parks until its wait ends instead of returning at once (no watch hot-loops)."""
+    for path in ("/v1/config/service-defaults", "/v1/query", "/v1/connect/ca/roots"):
+        r = await http.get(path)
+        assert r.index == 1, path
+    parked = asyncio.ensure_future(http.get("/v1/config/proxy-defaults?index=1&wait=10s"))
+    await asyncio.wait_for(http.agent.wait_blocked(), 5)
+    parked.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await parked
+    r = await http.get("/v1/health/connect/web?index=1&wait=20ms")
+    assert (r.status, r.index, r.json()) == (200, 1, [])

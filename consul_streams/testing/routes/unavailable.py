@@ -27,9 +27,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .._blocking import parse_query
+from .._blocking import QueryResult, blocking_query, parse_query
 from ..server.dispatch import Handler, Router
 from ..server.wire import ApiError, Call, empty_response, json_response, meta_headers
+from ..state.store import WatchSet
 from .catalog import read_json
 
 __all__ = [
@@ -114,7 +115,19 @@ async def _token_self(call: Call) -> web.StreamResponse:
         "CreateIndex": 1,
         "ModifyIndex": 1,
     }
-    return json_response(call, body, headers=meta_headers(call.store.index))
+    return json_response(call, body, headers=meta_headers(1))
+
+
+async def serve_empty(call: Call, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """An empty table's read: index 1 (Consul never answers 0), and a blocking read
+    (``?index=1``) waits out its ``wait`` as Consul's blockingQuery would, never spinning."""
+    opts = parse_query(call)
+
+    def run(ws: WatchSet) -> QueryResult:
+        return QueryResult(1, body)
+
+    result = await blocking_query(call, opts, run)
+    return json_response(call, result.body, headers={**result.headers, **(headers or {})})
 
 
 async def connect_disabled(call: Call) -> web.StreamResponse:
@@ -124,13 +137,12 @@ async def connect_disabled(call: Call) -> web.StreamResponse:
 
 async def ca_roots(call: Call) -> web.StreamResponse:
     """``GET /v1/connect/ca/roots`` and the agent's copy: no CA, so no roots."""
-    parse_query(call)
-    headers = meta_headers(call.store.index)
+    headers = {}
     if call.request.path.startswith("/v1/agent/"):
         # The agent endpoint reads through the agent cache (setCacheMeta).
         headers["X-Cache"] = "MISS"
     body = {"ActiveRootID": "", "TrustDomain": "", "Roots": []}
-    return json_response(call, body, headers=headers)
+    return await serve_empty(call, body, headers)
 
 
 async def connect_authorize(call: Call) -> web.StreamResponse:
@@ -154,10 +166,9 @@ async def connect_authorize(call: Call) -> web.StreamResponse:
 
 def _empty_read(empty: Any, missing: str | None = None) -> Handler:
     async def handler(call: Call) -> web.StreamResponse:
-        parse_query(call)
         if missing is not None:
             call.required_suffix(missing)
-        return json_response(call, empty, headers=meta_headers(call.store.index))
+        return await serve_empty(call, empty)
 
     handler.__doc__ = "A read of a subsystem the dev agent keeps empty."
     return handler
@@ -173,15 +184,15 @@ async def config_entries(call: Call) -> web.StreamResponse:
             raise ApiError(400, f"invalid config entry kind: {parts[0]}")
         # Deleting what is not there succeeds; with ?cas the answer is "deleted": false.
         return json_response(call, False if call.request.query.get("cas") else {})
-    parse_query(call)
-    headers = meta_headers(call.store.index)
     if len(parts) == 2:
+        parse_query(call)
         kind, name = parts
         text = f'Config entry not found for "{kind}" / "{name}"'
-        raise ApiError(404, text, headers)
+        raise ApiError(404, text, meta_headers(1))
     if parts[0] not in CONFIG_KINDS:
+        parse_query(call)
         raise ApiError(500, f"invalid config entry kind: {parts[0]}")
-    return json_response(call, [], headers=headers)
+    return await serve_empty(call, [])
 
 
 async def prepared_query(call: Call) -> web.StreamResponse:
@@ -202,8 +213,7 @@ def _list_or(what: str) -> Handler:
     async def handler(call: Call) -> web.StreamResponse:
         if call.request.method != "GET":
             return await write(call)
-        parse_query(call)
-        return json_response(call, [], headers=meta_headers(call.store.index))
+        return await serve_empty(call, [])
 
     handler.__doc__ = f"List (always empty) or create (out of scope): {what}."
     return handler
