@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from ..._rules import parse_go_duration
-from .._blocking import go_quote, parse_query, parse_uint
+from .._blocking import QueryResult, blocking_query, go_quote, parse_query, parse_uint
 from ..server.dispatch import Router
-from ..server.wire import ApiError, Call, json_response, meta_headers
+from ..server.wire import ApiError, Call, json_response
 from ..state.catalog import CatalogState
-from ..state.store import StateStore
+from ..state.store import StateStore, WatchSet
 from .catalog import read_json
 from .status import RAFT_ADDRESS
 from .unavailable import unavailable
@@ -219,22 +219,26 @@ async def autopilot_configuration(call: Call) -> web.StreamResponse:
 
 
 async def usage(call: Call) -> web.StreamResponse:
-    """``GET /v1/operator/usage``: service and node counts of this datacenter."""
-    parse_query(call)
+    """``GET /v1/operator/usage``: service and node counts (blocking on those tables)."""
+    opts = parse_query(call)
     cat = call.store.get(CatalogState)
-    names = {svc["Service"] for svc in cat.services.values()}
-    instances = len(cat.services)
-    consul = sum(1 for svc in cat.services.values() if svc["Service"] == "consul")
     kinds = ("api-gateway", "connect-native", "connect-proxy", "ingress-gateway",
              "mesh-gateway", "terminating-gateway")  # fmt: skip
-    dc_usage = {
-        "Services": len(names),
-        "ServiceInstances": instances,
-        "ConnectServiceInstances": dict.fromkeys(kinds, 0),
-        "BillableServiceInstances": instances - consul,
-        "Nodes": len(cat.nodes),
-    }
-    index = max(cat.table_index.values())
-    return json_response(
-        call, {"Usage": {call.config.datacenter: dc_usage}}, headers=meta_headers(index)
-    )
+
+    def run(ws: WatchSet) -> QueryResult:
+        ws.add(("table", "services"), ("table", "nodes"))
+        names = {svc["Service"] for svc in cat.services.values()}
+        instances = len(cat.services)
+        consul = sum(1 for svc in cat.services.values() if svc["Service"] == "consul")
+        dc_usage = {
+            "Services": len(names),
+            "ServiceInstances": instances,
+            "ConnectServiceInstances": dict.fromkeys(kinds, 0),
+            "BillableServiceInstances": instances - consul,
+            "Nodes": len(cat.nodes),
+        }
+        index = max(cat.table_index["services"], cat.table_index["nodes"])
+        return QueryResult(index, {"Usage": {call.config.datacenter: dc_usage}})
+
+    result = await blocking_query(call, opts, run)
+    return json_response(call, result.body, headers=result.headers)
