@@ -189,3 +189,20 @@ async def test_leave_answers_then_stops_the_agent() -> None:
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(agent.url + "/v1/agent/self")
     await agent.__aexit__(None, None, None)
+
+
+async def test_metrics_stream_writes_a_summary_per_interval() -> None:
+    """go-metrics InmemSink.Stream via AgentMetricsStream: one indented summary per 10 s
+    interval (agent time: 0.1 s at time_scale=0.01), until the client leaves."""
+    async with (
+        DevAgent(time_scale=0.01) as agent,
+        aiohttp.ClientSession() as session,
+        session.get(agent.url + "/v1/agent/metrics/stream") as stream,
+    ):
+        assert stream.status == 200
+        for _ in range(2):
+            lines = [await asyncio.wait_for(stream.content.readline(), 5)]
+            while lines[-1] != b"}\n":
+                lines.append(await asyncio.wait_for(stream.content.readline(), 5))
+            summary = json.loads(b"".join(lines))
+            assert set(summary) == {"Timestamp", "Gauges", "Points", "Counters", "Samples"}

@@ -155,6 +155,9 @@ HTTP_REGISTER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/v1/txn", ("PUT",)),
 )
 
+#: Routes that stream until the client goes away.
+STREAMING = ("/v1/agent/monitor", "/v1/agent/metrics/stream")
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "dev-agent.md"
 
 
@@ -183,8 +186,8 @@ async def test_no_route_answers_the_generic_404(agent: DevAgent) -> None:
             for method in methods or ("GET",):
                 url = agent.url + sample_path(path)
                 async with session.request(method, url, data=b"{}") as resp:
-                    # The monitor streams until the client leaves: the headers are enough.
-                    body = "" if path == "/v1/agent/monitor" else await resp.text()
+                    # Streams run until the client leaves: the headers are enough.
+                    body = "" if path in STREAMING else await resp.text()
                     assert (resp.status, body) != (404, GENERIC_404), (method, path)
                     assert resp.status != 405, (method, path)
                     seen += 1

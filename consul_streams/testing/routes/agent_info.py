@@ -1,15 +1,14 @@
-"""The agent's view of itself: ``/v1/agent/self``, members, version, host and metrics
+"""The agent's view of itself: ``/v1/agent/self``, members, version and host
 (``agent/agent_endpoint.go``).
 
 The dev agent is a single server that leads its own Raft and is the only member of its LAN
 and WAN gossip pools. Its lifecycle routes (monitor, reload, leave, force-leave) are in
-:mod:`.agent_lifecycle`.
+:mod:`.agent_lifecycle`, its metrics in :mod:`.agent_metrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import platform
 import shutil
@@ -22,12 +21,10 @@ from aiohttp import web
 from .. import bexpr
 from .._blocking import parse_query
 from ..server.dispatch import Router
-from ..server.wire import ApiError, Call, empty_response, json_response
+from ..server.wire import ApiError, Call, json_response
 from ..state.agent import LocalAgent
 from ..state.catalog import CatalogState, Rec
 from ..state.coordinate import CoordinateState, origin
-from ..state.kv import KVState
-from ..state.session import SessionState
 from .catalog import compile_filter
 from .operator import VERSION
 from .status import RAFT_ADDRESS
@@ -37,7 +34,6 @@ __all__ = ["BUILD_DATE", "register"]
 BUILD_DATE = "2025-01-01T00:00:00Z"
 #: The Envoy versions this Consul release supports (``xdscommon.EnvoyVersions``).
 ENVOY_VERSIONS = ["1.34.1", "1.33.2", "1.32.5", "1.31.8"]
-PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def register(router: Router) -> None:
@@ -46,7 +42,6 @@ def register(router: Router) -> None:
     router.add("/v1/agent/members", ("GET",), members)
     router.add("/v1/agent/version", ("GET",), version)
     router.add("/v1/agent/host", ("GET",), host)
-    router.add("/v1/agent/metrics", ("GET",), metrics)
 
 
 # -- members and self ------------------------------------------------------------------------
@@ -327,76 +322,3 @@ async def host(call: Call) -> web.Response:
         "Errors": None,
     }
     return json_response(call, body)
-
-
-# -- metrics ---------------------------------------------------------------------------------
-
-
-def _gauges(call: Call) -> list[tuple[str, float]]:
-    store = call.store
-    cat = store.get(CatalogState)
-    return [
-        ("consul.runtime.num_goroutines", float(len(asyncio.all_tasks()))),
-        ("consul.state.nodes", float(len(cat.nodes))),
-        ("consul.state.services", float(len({s["Service"] for s in cat.services.values()}))),
-        ("consul.state.service_instances", float(len(cat.services))),
-        ("consul.state.kv_entries", float(len(store.get(KVState).entries))),
-        ("consul.session_ttl.active", float(len(store.get(SessionState).sessions))),
-        ("consul.raft.applied_index", float(store.index)),
-    ]
-
-
-def _interval() -> str:
-    """go-metrics' interval start: the current 10 s interval, as Go prints a UTC time."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    start = now - datetime.timedelta(seconds=now.second % 10)
-    return start.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
-
-
-def _prometheus_text(gauges: list[tuple[str, float]]) -> str:
-    lines = []
-    for name, value in gauges:
-        flat = name.replace(".", "_")
-        lines += [f"# HELP {flat} {flat}", f"# TYPE {flat} gauge", f"{flat} {value:g}"]
-    return "\n".join(lines) + "\n"
-
-
-def _wants_prometheus(call: Call) -> bool:
-    """``enablePrometheusOutput``: ``?format=prometheus`` or an OpenMetrics Accept header."""
-    if call.request.query.get("format") == "prometheus":
-        return True
-    for mime in call.request.headers.get("Accept", "").split(","):
-        parts = [p.strip() for p in mime.split(";")]
-        kind = parts[0].lower()
-        if kind == "application/openmetrics-text":
-            return True
-        if kind == "text/plain" and len(parts) > 1 and parts[1] == "version=0.4.0":
-            return True
-    return False
-
-
-async def metrics(call: Call) -> web.Response:
-    """``GET /v1/agent/metrics``: the in-memory sink's summary, or Prometheus text.
-
-    Prometheus output needs ``prometheus_retention_time`` > 0 (it is 0 in ``consul agent
-    -dev``, and Consul then answers an empty 200 with ``X-Consul-Reason``).
-    """
-    gauges = _gauges(call)
-    if _wants_prometheus(call):
-        retention = float(getattr(call.config, "prometheus_retention_time", 0.0) or 0.0)
-        if retention <= 0:
-            # The handler returns a 415 CodeWithPayloadError without a body; Consul's wrap
-            # then returns before writing the status, so Go sends an empty 200 carrying
-            # only the X-Consul-Reason header.
-            text = "Prometheus is not enabled since its retention time is not positive"
-            return empty_response(200, {"X-Consul-Reason": text})
-        body = _prometheus_text(gauges).encode()
-        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TYPE})
-    summary = {
-        "Timestamp": _interval(),
-        "Gauges": [{"Name": n, "Value": v, "Labels": {}} for n, v in gauges],
-        "Points": [],
-        "Counters": [],
-        "Samples": [],
-    }
-    return json_response(call, summary)

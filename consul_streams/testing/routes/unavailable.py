@@ -298,7 +298,6 @@ _FEDERATION = unavailable("WAN federation through mesh gateways")
 #: (path, methods, handler) of every other route this module answers.
 ROUTES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/agent/join/", ("PUT",), agent_join),
-    ("/v1/agent/metrics/stream", ("GET",), unavailable("Metrics streaming")),
     ("/v1/agent/connect/authorize", ("POST",), connect_authorize),
     ("/v1/agent/connect/ca/roots", ("GET",), ca_roots),
     ("/v1/agent/connect/ca/leaf/", ("GET",), connect_disabled),
