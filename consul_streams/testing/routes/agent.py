@@ -15,6 +15,8 @@ from aiohttp import web
 
 from .. import bexpr
 from .._blocking import parse_query, query_timeout
+from ..server.bodies import CHECK_DEFINITION, CHECK_UPDATE, SERVICE_DEFINITION
+from ..server.decode import Spec, decode_body
 from ..server.dispatch import Router
 from ..server.wire import TEXT_TYPE, ApiError, Call, dump_json, empty_response, json_response
 from ..state.agent import (
@@ -29,7 +31,7 @@ from ..state.agent import (
 )
 from ..state.catalog import Rec, new_check
 from ..state.store import WatchSet
-from .catalog import catalog_of, compile_filter, read_json
+from .catalog import catalog_of, compile_filter
 from .health import parse_bool
 
 __all__ = ["MAX_BODY", "content_hash", "register"]
@@ -44,15 +46,12 @@ def local_of(call: Call) -> LocalAgent:
     return call.store.get(LocalAgent)
 
 
-async def _body(call: Call) -> Rec:
+async def _body(call: Call, spec: Spec) -> Rec:
+    """Decode a register/update body the Go way (``server/decode.py``), capped at MAX_BODY."""
     length = call.request.content_length
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "http: request body too large")
-    body = await read_json(call)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: json: cannot unmarshal into a JSON object")
+    body: Rec = await decode_body(call, spec)
     return body
 
 
@@ -192,11 +191,24 @@ def _unknown_check(cid: str) -> ApiError:
     return ApiError(404, msg)
 
 
+def _scripts_allowed(call: Call, checks: list[Rec]) -> None:
+    """agent/agent.go addCheck: script checks over HTTP need ``enable_script_checks``."""
+    if call.config.enable_script_checks:
+        return
+    if any(check.get("Args") or check.get("ScriptArgs") for check in checks):
+        raise ApiError(
+            500,
+            "Scripts are disabled on this agent from remote calls; to enable, configure "
+            "'enable_script_checks' to true",
+        )
+
+
 async def service_register(call: Call) -> web.Response:
     """``PUT /v1/agent/service/register``: add or update a local service and its checks."""
-    body = await _body(call)
+    body = await _body(call, SERVICE_DEFINITION)
     svc = validate_service(body)
     checks = service_checks(svc, body)
+    _scripts_allowed(call, [check for check, _ in checks])
     replace = call.request.query.get("replace-existing-checks")
     local_of(call).add_service(svc, checks, replace_checks=replace in ("", "true"))
     return empty_response()
@@ -213,7 +225,7 @@ async def service_deregister(call: Call) -> web.Response:
 
 async def check_register(call: Call) -> web.Response:
     """``PUT /v1/agent/check/register``: a node check, or a check of a local service."""
-    body = await _body(call)
+    body = await _body(call, CHECK_DEFINITION)
     if not body.get("Name"):
         raise ApiError(400, "Missing check name")
     if body.get("Status") and body["Status"] not in STATUSES:
@@ -226,6 +238,7 @@ async def check_register(call: Call) -> web.Response:
         raise ApiError(404, f'ServiceID "{sid}" does not exist')
     definition = dict(body, CheckID=body.get("CheckID") or body.get("ID") or body["Name"])
     definition["Type"] = check_type(body)
+    _scripts_allowed(call, [definition])
     local.add_check(new_check(call.store.node_name, definition, service=owner), ttl)
     return empty_response()
 
@@ -259,7 +272,7 @@ def _ttl_handler(status: str) -> Any:
 
 async def check_update(call: Call) -> web.Response:
     """``PUT /v1/agent/check/update/:id`` with ``{"Status": ..., "Output": ...}``."""
-    body = await _body(call)
+    body = await _body(call, CHECK_UPDATE)
     status = body.get("Status") or ""
     if status not in STATUSES:
         raise ApiError(400, f"Invalid check status: '{status}'")

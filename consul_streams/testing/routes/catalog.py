@@ -13,6 +13,8 @@ from aiohttp import web
 
 from .. import bexpr
 from .._blocking import QueryOptions, QueryResult, blocking_query, parse_query
+from ..server.bodies import CATALOG_DEREGISTER, CATALOG_REGISTER
+from ..server.decode import decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.catalog import CatalogState, Rec, new_check, new_service
@@ -149,9 +151,7 @@ def _check_node_id(node_id: str) -> None:
 async def register_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/register``: a node, optionally a service and checks, in one write."""
     parse_query(call, consistency=False)
-    body = await read_json(call)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: body must be a JSON object")
+    body = await decode_body(call, CATALOG_REGISTER)
     node = body.get("Node") or ""
     skip_node = bool(body.get("SkipNodeUpdate"))
     if not node:
@@ -201,9 +201,7 @@ async def register_entity(call: Call) -> web.Response:
 async def deregister_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/deregister``: a check, a service, or a whole node."""
     parse_query(call, consistency=False)
-    body = await read_json(call)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: body must be a JSON object")
+    body = await decode_body(call, CATALOG_DEREGISTER)
     node = body.get("Node") or ""
     if not node:
         raise ApiError(500, "Must provide node")

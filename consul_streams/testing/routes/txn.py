@@ -10,14 +10,13 @@ none of the four keys are dropped while decoding, as ``convertOps`` drops them.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from aiohttp import web
 
 from .._blocking import go_quote, parse_query
+from ..server.bodies import TXN_OPS
+from ..server.decode import BodyError, decode
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.catalog import CatalogState, Write
@@ -37,47 +36,39 @@ def register(router: Router) -> None:
     router.add("/v1/txn", ("PUT",), _txn)
 
 
-_KV_FIELDS = ("Verb", "Key", "Value", "Flags", "Index", "Session", "Namespace")
-
-
 def _normalise(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The op's kind and body (keys matched case-insensitively); None for an empty op."""
+    """The op's kind and body; None for an op with none of the four (``convertOps``)."""
     for kind in ("KV", *CATALOG_OPS):
-        body = field_of(op, kind)
+        body = op.get(kind)
         if body is None:
             continue
         if not isinstance(body, dict):
+            # Node/Service/Check arrive undecoded; Go would refuse a non-object there.
             raise ApiError(
                 400,
                 f"Failed to parse body: json: cannot unmarshal {type(body).__name__} into Go "
                 f"struct field TxnOp.{kind}",
             )
-        if kind == "KV":
-            body = {name: field_of(body, name) for name in _KV_FIELDS}
         return kind, body
     return None
 
 
 def _decode_ops(raw: bytes, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """agent/txn_endpoint.go: api.TxnOps decoded the Go way (KV values base64 -> bytes)."""
     try:
-        decoded = json.loads(raw)
-    except ValueError as exc:
+        decoded = decode(raw, TXN_OPS)
+    except BodyError as exc:
         raise ApiError(400, f"Failed to parse body: {exc}") from None
-    if not isinstance(decoded, list) or not all(isinstance(op, dict) for op in decoded):
-        raise ApiError(400, "Failed to parse body: expected a JSON array of operations")
-    if len(decoded) > MAX_TXN_OPS:
+    given: list[dict[str, Any]] = [op if isinstance(op, dict) else {} for op in decoded or ()]
+    if len(given) > MAX_TXN_OPS:
         raise ApiError(
-            413, f"Transaction contains too many operations ({len(decoded)} > {MAX_TXN_OPS})"
+            413, f"Transaction contains too many operations ({len(given)} > {MAX_TXN_OPS})"
         )
-    ops = [found for op in decoded if (found := _normalise(op)) is not None]
+    ops = [found for op in given if (found := _normalise(op)) is not None]
     for kind, kv in ops:
         if kind != "KV":
             continue
-        value = kv.get("Value")
-        try:
-            kv["Value"] = base64.b64decode(value, validate=True) if value else b""
-        except (binascii.Error, TypeError, ValueError) as exc:
-            raise ApiError(400, f"Failed to parse body: {exc}") from None
+        kv.setdefault("Value", b"")
         if len(kv["Value"]) > limit:
             key = str(kv.get("Key") or "")
             raise ApiError(

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from ..faults import Faults
     from ..state.store import StateStore
 
-__all__ = ["Dispatcher", "Handler", "LoggedRequest", "Route", "Router", "TrackedProtocol"]
+__all__ = [
+    "RAFT_WRITES",
+    "Dispatcher",
+    "Handler",
+    "LoggedRequest",
+    "Route",
+    "Router",
+    "TrackedProtocol",
+]
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -36,6 +44,16 @@ _NOT_V1 = (
 _NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
 #: Consul wraps endpoints in a gzip handler that compresses bodies from this size on.
 GZIP_MIN_SIZE = 1400
+#: Routes whose writes go through Raft in Consul (exact paths, or prefixes ending in ``/``);
+#: their non-GET requests wait ``AgentConfig.commit_delay`` before they apply.
+RAFT_WRITES = (
+    "/v1/kv/",
+    "/v1/txn",
+    "/v1/catalog/register",
+    "/v1/catalog/deregister",
+    "/v1/session/create",
+    "/v1/session/destroy/",
+)
 TOO_MANY_CONNS = (
     b"HTTP/1.1 429 Too Many Requests\r\n"
     b"Content-Type: text/plain\r\n"
@@ -118,6 +136,30 @@ class Dispatcher:
         self.config = config
         self.faults = faults
         self.requests: list[LoggedRequest] = []
+        #: Writes waiting for their pretend Raft commit right now.
+        self.committing = 0
+        self._committing_events: list[asyncio.Event] = []
+
+    async def _commit_delay(self) -> None:
+        """Consul answers a write once Raft has committed it: never at once."""
+        self._committing_changed(+1)
+        try:
+            await asyncio.sleep(self.config.commit_delay)
+        finally:
+            self._committing_changed(-1)
+
+    def _committing_changed(self, delta: int) -> None:
+        self.committing += delta
+        events, self._committing_events = self._committing_events, []
+        for event in events:
+            event.set()
+
+    async def wait_committing(self, count: int = 1) -> None:
+        """Return once at least ``count`` writes wait for their commit (no polling)."""
+        while self.committing < count:
+            event = asyncio.Event()
+            self._committing_events.append(event)
+            await event.wait()
 
     def valid_token(self, token: str | None) -> bool:
         """Whether ``token`` is the management token or one added to the agent."""
@@ -184,6 +226,12 @@ class Dispatcher:
         call = Call(request, self.store, self.config, suffix, token)
         try:
             self._check_acl(route, token)
+            if (
+                self.config.commit_delay > 0
+                and request.method != "GET"
+                and route.path in RAFT_WRITES
+            ):
+                await self._commit_delay()
             response = await route.handler(call)
         except ApiError as exc:
             response = error_response(exc)

@@ -50,6 +50,9 @@ class AgentConfig:
     http_max_conns_per_client: int = 200
     session_ttl_min: float = 10.0
     time_scale: float = 1.0
+    enable_script_checks: bool = True
+    #: Seconds a Raft-backed write waits before it applies (a dev agent's commit latency).
+    commit_delay: float = 0.0
     tokens: set[str] = field(default_factory=set, repr=False)
     #: ``telemetry.prometheus_retention_time`` in seconds; 0 (dev default) = no Prometheus.
     prometheus_retention_time: float = 0.0

@@ -147,7 +147,11 @@ class CatalogState:
                         "wan": addr,
                         "wan_ipv4": addr,
                     },
-                    "Meta": {"consul-network-segment": "", "consul-version": "1.22.0"},
+                    "Meta": {
+                        **store.node_meta,
+                        "consul-network-segment": "",
+                        "consul-version": "1.22.0",
+                    },
                 },
             )
             self.ensure_service(
