@@ -146,12 +146,23 @@ async def test_a_failure_rolls_back_kv_and_catalog(http: Http) -> None:
 
 
 async def test_ops_without_a_kind_are_dropped_and_verbs_checked(http: Http) -> None:
-    """convertOps skips ops with no KV/Node/Service/Check; unknown verbs are errors."""
-    r = await txn(http, {}, {"Session": {"Verb": "delete"}}, node_op("get", Node="nope"))
+    """convertOps skips ops with no KV/Node/Service/Check (keys matched case-insensitively,
+    as encoding/json does); unknown verbs are errors."""
+    r = await txn(http, {}, node_op("get", Node="nope"))
     assert r.json()["Errors"] == [{"OpIndex": 0, "What": 'node "nope" doesn\'t exist'}]
+    # api.TxnOp has no Session field, and lib.DecodeJSON refuses unknown fields.
+    r = await txn(http, {"Session": {"Verb": "delete"}})
+    assert (r.status, r.text) == (400, 'Failed to parse body: json: unknown field "Session"')
     r = await txn(http, {"node": {"verb": "get", "node": {"node": "dev"}}})
     assert r.json()["Results"][0]["Node"]["Node"] == "dev"
     r = await txn(http, node_op("rename", Node="dev"))
     assert r.json()["Errors"] == [{"OpIndex": 0, "What": 'unknown Node verb "rename"'}]
     r = await txn(http, check_op("toggle", Node="dev", CheckID="serfHealth"))
     assert r.json()["Errors"] == [{"OpIndex": 0, "What": 'unknown Check verb "toggle"'}]
+
+
+async def test_a_catalog_op_must_be_an_object(http: Http) -> None:
+    """encoding/json UnmarshalTypeError for a non-object TxnOp.Node."""
+    r = await txn(http, {"Node": "n1"})
+    text = "Failed to parse body: json: cannot unmarshal string into Go struct field TxnOp.Node"
+    assert (r.status, r.text) == (400, text + " of type api.NodeTxnOp")

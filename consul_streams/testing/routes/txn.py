@@ -36,6 +36,17 @@ def register(router: Router) -> None:
     router.add("/v1/txn", ("PUT",), _txn)
 
 
+def _json_kind(value: Any) -> str:
+    """encoding/json's name for a JSON value's kind (UnmarshalTypeError.Value)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array"
+
+
 def _normalise(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The op's kind and body; None for an op with none of the four (``convertOps``)."""
     for kind in ("KV", *CATALOG_OPS):
@@ -43,11 +54,11 @@ def _normalise(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         if body is None:
             continue
         if not isinstance(body, dict):
-            # Node/Service/Check arrive undecoded; Go would refuse a non-object there.
+            # Node/Service/Check arrive undecoded; Go refuses a non-object there.
             raise ApiError(
                 400,
-                f"Failed to parse body: json: cannot unmarshal {type(body).__name__} into Go "
-                f"struct field TxnOp.{kind}",
+                f"Failed to parse body: json: cannot unmarshal {_json_kind(body)} into Go "
+                f"struct field TxnOp.{kind} of type api.{kind}TxnOp",
             )
         return kind, body
     return None
