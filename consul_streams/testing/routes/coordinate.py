@@ -8,18 +8,17 @@ stores a node's coordinate right away. ``?near=`` on catalog and health reads so
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
 from .._blocking import QueryResult, blocking_query, parse_query
+from ..server.decode import FLOAT, STRING, ListOf, Struct, decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, empty_response, json_response
 from ..state.catalog import CatalogState
 from ..state.coordinate import DIMENSIONALITY, CoordinateState, is_valid, origin
 from ..state.store import WatchSet
-from .catalog import read_json
 
 __all__ = ["register"]
 
@@ -76,19 +75,38 @@ async def node(call: Call) -> web.StreamResponse:
     return json_response(call, result.body, headers=result.headers)
 
 
-def _coordinate(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
+_COORD = Struct(
+    "Coordinate",
+    "*coordinate.Coordinate",
+    {"Vec": ListOf(FLOAT, "[]float64"), "Error": FLOAT, "Adjustment": FLOAT, "Height": FLOAT},
+)
+#: structs.CoordinateUpdateRequest as the handler decodes it.
+COORDINATE_UPDATE = Struct(
+    "CoordinateUpdateRequest",
+    "structs.CoordinateUpdateRequest",
+    {
+        "Datacenter": STRING,
+        "Node": STRING,
+        "Segment": STRING,
+        "Coord": _COORD,
+        "Partition": STRING,
+        "Token": STRING,
+    },
+)
+
+
+def _coordinate(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """``Coordinate.Update``'s checks: finite components, serf's dimensionality."""
+    if raw is None:
+        # A nil coordinate is never valid.
         raise ApiError(500, "invalid coordinate")
-    try:
-        vec = [float(v) for v in raw.get("Vec") or []]
-        coord = {
-            "Vec": vec,
-            "Error": float(raw.get("Error", 0.0)),
-            "Adjustment": float(raw.get("Adjustment", 0.0)),
-            "Height": float(raw.get("Height", 0.0)),
-        }
-    except (TypeError, ValueError):
-        raise ApiError(400, "Request decode failed: invalid coordinate value") from None
+    vec = [float(v or 0.0) for v in raw.get("Vec") or []]
+    coord = {
+        "Vec": vec,
+        "Error": float(raw.get("Error", 0.0)),
+        "Adjustment": float(raw.get("Adjustment", 0.0)),
+        "Height": float(raw.get("Height", 0.0)),
+    }
     if not is_valid(coord):
         raise ApiError(500, "invalid coordinate")
     if len(vec) != DIMENSIONALITY:
@@ -98,13 +116,8 @@ def _coordinate(raw: Any) -> dict[str, Any]:
 
 async def update(call: Call) -> web.StreamResponse:
     """``PUT /v1/coordinate/update``: validate as ``Coordinate.Update``, store at once."""
-    body = await read_json(call)
-    if body is None:
-        raise ApiError(400, "Request decode failed: EOF")
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: json: cannot unmarshal into a JSON object")
-    raw = body.get("Coord")
-    coord = _coordinate(raw if raw is not None else {"Vec": [math.nan]})
+    body = await decode_body(call, COORDINATE_UPDATE)
+    coord = _coordinate(body.get("Coord"))
     name = str(body.get("Node") or "")
     known = call.store.get(CatalogState).node_exists(name)
     call.store.get(CoordinateState).update(

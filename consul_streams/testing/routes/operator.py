@@ -12,13 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ..._rules import parse_go_duration
+from ..._rules import format_go_duration, parse_go_duration
 from .._blocking import QueryResult, blocking_query, go_quote, parse_query, parse_uint
+from ..server.decode import BOOL, DURATION, STRING, UINT64, Struct, decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.catalog import CatalogState
 from ..state.store import StateStore, WatchSet
-from .catalog import read_json
 from .status import RAFT_ADDRESS
 from .unavailable import unavailable
 
@@ -169,24 +169,29 @@ async def autopilot_state(call: Call) -> web.StreamResponse:
     return json_response(call, body)
 
 
-def _duration_field(conf: dict[str, Any], key: str) -> None:
-    value = conf.get(key)
-    if value is None:
-        return
-    if isinstance(value, str):
-        try:
-            parse_go_duration(value)
-        except ValueError:
-            raise ApiError(
-                400, f"Error parsing autopilot config: time: invalid duration {go_quote(value)}"
-            ) from None
-        return
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # A number is nanoseconds (api.ReadableDuration); store Go's String() of it.
-        seconds = value / 1e9
-        conf[key] = f"{seconds:g}s" if seconds else "0s"
-        return
-    raise ApiError(400, "Error parsing autopilot config: invalid duration")
+#: api.AutopilotConfiguration (ReadableDurations take a Go duration string or nanoseconds).
+AUTOPILOT_CONFIGURATION = Struct(
+    "AutopilotConfiguration",
+    "api.AutopilotConfiguration",
+    {
+        "CleanupDeadServers": BOOL,
+        "LastContactThreshold": DURATION,
+        "MaxTrailingLogs": UINT64,
+        "MinQuorum": UINT64,
+        "ServerStabilizationTime": DURATION,
+        "RedundancyZoneTag": STRING,
+        "DisableUpgradeMigration": BOOL,
+        "UpgradeVersionTag": STRING,
+        "CreateIndex": UINT64,
+        "ModifyIndex": UINT64,
+    },
+)
+
+
+def _readable(value: Any) -> str:
+    """api.ReadableDuration's JSON form: Go's ``Duration.String()``."""
+    seconds = parse_go_duration(value) if isinstance(value, str) else float(value) / 1e9
+    return format_go_duration(seconds)
 
 
 async def autopilot_configuration(call: Call) -> web.StreamResponse:
@@ -195,12 +200,13 @@ async def autopilot_configuration(call: Call) -> web.StreamResponse:
     if call.request.method == "GET":
         parse_query(call)
         return json_response(call, pilot.config)
-    body = await read_json(call)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Error parsing autopilot config: EOF")
+    body = await decode_body(
+        call, AUTOPILOT_CONFIGURATION, prefix="Error parsing autopilot config: "
+    )
     conf = {k: body[k] for k in _AUTOPILOT_DEFAULTS if k in body}
     for key in ("LastContactThreshold", "ServerStabilizationTime"):
-        _duration_field(conf, key)
+        if key in conf:
+            conf[key] = _readable(conf[key])
     cas: int | None = None
     if "cas" in call.request.query:
         raw = call.request.query.get("cas", "")

@@ -28,10 +28,10 @@ from typing import Any
 from aiohttp import web
 
 from .._blocking import QueryResult, blocking_query, parse_query
+from ..server.decode import STRING, ListOf, MapOf, Spec, Struct, decode_body
 from ..server.dispatch import Handler, Router
 from ..server.wire import ApiError, Call, empty_response, json_response, meta_headers
 from ..state.store import WatchSet
-from .catalog import read_json
 
 __all__ = [
     "ACL_DISABLED",
@@ -145,13 +145,37 @@ async def ca_roots(call: Call) -> web.StreamResponse:
     return await serve_empty(call, body, headers)
 
 
+#: structs.ConnectAuthorizeRequest.
+CONNECT_AUTHORIZE = Struct(
+    "ConnectAuthorizeRequest",
+    "structs.ConnectAuthorizeRequest",
+    {
+        "Target": STRING,
+        "ClientCertURI": STRING,
+        "ClientCertSerial": STRING,
+        "Namespace": STRING,
+        "Partition": STRING,
+    },
+)
+_PEERING_FIELDS = {
+    "PeerName": STRING,
+    "Partition": STRING,
+    "Meta": MapOf(STRING, "map[string]string"),
+}
+#: pbpeering.GenerateTokenRequest / EstablishRequest as lib.DecodeJSON reads them.
+PEERING_TOKEN = Struct(
+    "GenerateTokenRequest",
+    "pbpeering.GenerateTokenRequest",
+    {**_PEERING_FIELDS, "ServerExternalAddresses": ListOf(STRING, "[]string")},
+)
+PEERING_ESTABLISH = Struct(
+    "EstablishRequest", "pbpeering.EstablishRequest", {**_PEERING_FIELDS, "PeeringToken": STRING}
+)
+
+
 async def connect_authorize(call: Call) -> web.StreamResponse:
     """``POST /v1/agent/connect/authorize``: no intentions, so the ACL default decides."""
-    body = await read_json(call)
-    if body is None:
-        raise ApiError(400, "Request decode failed: EOF")
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: json: cannot unmarshal into a JSON object")
+    body = await decode_body(call, CONNECT_AUTHORIZE)
     if not body.get("Target"):
         raise ApiError(400, "Target service must be specified")
     uri = str(body.get("ClientCertURI") or "")
@@ -221,12 +245,9 @@ def _list_or(what: str) -> Handler:
 
 async def peering_token(call: Call) -> web.StreamResponse:
     """``POST /v1/peering/token`` and ``/establish``: argument checks, then peering is off."""
-    body = await read_json(call)
-    if body is None:
-        raise ApiError(400, "Body decoding failed: EOF")
-    if not isinstance(body, dict):
-        raise ApiError(400, "Body decoding failed: json: cannot unmarshal into a JSON object")
     establish = call.request.path.endswith("/establish")
+    spec = PEERING_ESTABLISH if establish else PEERING_TOKEN
+    body = await decode_body(call, spec, prefix="Body decoding failed: ")
     if not body.get("PeerName"):
         action = "establishing a peering" if establish else "generating a new peering token"
         raise ApiError(400, f"PeerName is required in the payload when {action}.")
