@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .._blocking import QueryResult, blocking_query, parse_query
-from ..server.decode import STRING, ListOf, MapOf, Spec, Struct, decode_body
+from ..server.decode import STRING, ListOf, MapOf, Struct, decode_body
 from ..server.dispatch import Handler, Router
 from ..server.wire import ApiError, Call, empty_response, json_response, meta_headers
 from ..state.store import WatchSet
@@ -42,6 +42,9 @@ __all__ = [
     "register",
     "unavailable",
 ]
+
+if TYPE_CHECKING:
+    from ..server.decode import Spec
 
 ACL_DISABLED = "ACL support disabled"
 CONNECT_DISABLED = "Connect must be enabled in order to use this endpoint"
@@ -157,7 +160,7 @@ CONNECT_AUTHORIZE = Struct(
         "Partition": STRING,
     },
 )
-_PEERING_FIELDS = {
+_PEERING_FIELDS: dict[str, Spec] = {
     "PeerName": STRING,
     "Partition": STRING,
     "Meta": MapOf(STRING, "map[string]string"),
