@@ -74,6 +74,13 @@ async def test_nodes_node_and_update(http: Http) -> None:
     assert (r.status, r.text) == (500, "incompatible coordinate")
     r = await http.put("/v1/coordinate/update", "")
     assert (r.status, r.text) == (400, "Request decode failed: EOF")
+    # decodeBody (lib.DecodeJSON) types the body as structs.CoordinateUpdateRequest.
+    r = await http.put("/v1/coordinate/update", json.dumps({"Node": 5}))
+    assert (r.status, r.text) == (
+        400,
+        "Request decode failed: json: cannot unmarshal number into Go struct field "
+        "CoordinateUpdateRequest.Node of type string",
+    )
 
 
 async def test_coordinates_go_with_their_node(http: Http) -> None:

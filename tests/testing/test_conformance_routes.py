@@ -293,6 +293,11 @@ async def test_peering_is_disabled_after_argument_checks(http: Http) -> None:
     assert r.text == "PeerName is required in the payload when generating a new peering token."
     r = await http("POST", "/v1/peering/token", json.dumps({"PeerName": "p"}))
     assert (r.status, r.text) == (500, disabled)
+    r = await http("POST", "/v1/peering/token", json.dumps({"PeerName": "p", "Foo": 1}))
+    assert (r.status, r.text) == (400, 'Body decoding failed: json: unknown field "Foo"')
+    r = await http("POST", "/v1/peering/establish", json.dumps({"PeerName": "p"}))
+    assert r.status == 400
+    assert r.text == "PeeringToken is required in the payload when establishing a peering."
     r = await http.get("/v1/peering/")
     assert (r.status, r.text) == (400, "Must specify a name to fetch.")
     for method, path in [
