@@ -7,6 +7,10 @@ import json
 import uuid
 from typing import Any
 
+import aiohttp
+
+from consul_streams.testing import DevAgent
+
 from ._http_helpers import Http, agent, http
 
 __all__ = ["agent", "http"]
@@ -135,3 +139,23 @@ async def test_deregistering_a_check_invalidates_its_sessions(http: Http) -> Non
     assert (await http.get(f"/v1/session/info/{sid}")).json() == []
     # Behavior "delete": the held key went with the session.
     assert (await http.get("/v1/kv/l")).status == 404
+
+
+async def test_an_expiring_ttl_check_invalidates_its_sessions() -> None:
+    """A TTL check turning critical (agent/checks CheckTTL) invalidates the sessions that
+    depend on it, and a blocking session read sees it go (no polling)."""
+    async with (
+        DevAgent(jitter=False, node_name="dev", time_scale=0.01) as dev,
+        aiohttp.ClientSession() as client,
+    ):
+        http = Http(dev, client)
+        check = {"ID": "beat", "Name": "beat", "TTL": "10s", "Status": "passing"}
+        assert (await http.put("/v1/agent/check/register", json.dumps(check))).status == 200
+        sid = await session(http, {"NodeChecks": ["serfHealth", "beat"]})
+        first = await http.get(f"/v1/session/info/{sid}")
+        assert len(first.json()) == 1
+        # 10 s of agent time is 0.1 s here; the read returns when the session is destroyed.
+        gone = await http.get(f"/v1/session/info/{sid}?index={first.index}&wait=30s")
+        assert gone.json() == []
+        checks = (await http.get("/v1/agent/checks")).json()
+        assert checks["beat"]["Status"] == "critical"
