@@ -67,6 +67,7 @@ class DevAgent:
         bind_addr: str | None = None,
         node_meta: Mapping[str, str] | None = None,
         enable_script_checks: bool | None = None,
+        translate_wan_addrs: bool | None = None,
         acl_enabled: bool | None = None,
         data_dir: str | None = None,
         pid_file: str | None = None,
@@ -111,6 +112,7 @@ class DevAgent:
             bind_addr=bind_addr,
             node_meta=node_meta,
             enable_script_checks=enable_script_checks,
+            translate_wan_addrs=translate_wan_addrs,
             acl_enabled=acl_enabled,
             acl_default_policy=acl_default_policy,
             management_token=management_token,
@@ -133,6 +135,7 @@ class DevAgent:
             http_max_conns_per_client=http_max_conns_per_client,
             time_scale=float(time_scale),
             enable_script_checks=settings.enable_script_checks,
+            translate_wan_addrs=settings.translate_wan_addrs,
             commit_delay=settings.commit_delay,
         )
         self.store = StateStore(

@@ -28,6 +28,7 @@ def _agent_kwargs(settings: AgentSettings) -> dict[str, Any]:
         "bind_addr": settings.bind_addr,
         "node_meta": settings.node_meta,
         "enable_script_checks": settings.enable_script_checks,
+        "translate_wan_addrs": settings.translate_wan_addrs,
         "acl_enabled": settings.acl_enabled,
         "acl_default_policy": settings.acl_default_policy,
         "management_token": settings.management_token,

@@ -5,7 +5,7 @@ defaults, then config files (``-config-file`` in the order given, ``-config-dir`
 lexical order, later ones overriding earlier ones, objects merged key by key), then explicit
 flags or keywords. Config keys read (Consul's names, JSON only): ``node_name``, ``datacenter``,
 ``bind_addr``, ``client_addr``, ``addresses.http``, ``ports.http``, ``node_meta``,
-``enable_script_checks``, ``acl.enabled``, ``acl.default_policy``,
+``enable_script_checks``, ``translate_wan_addrs``, ``acl.enabled``, ``acl.default_policy``,
 ``acl.tokens.initial_management`` (also the legacy ``acl.tokens.master`` and
 ``acl_master_token``), ``data_dir``, ``pid_file``, ``log_level``; ``commit_delay`` (ours, a Go
 duration) too. Other keys of Consul's config are accepted and ignored.
@@ -53,6 +53,7 @@ _CONFIG_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "http_port": (("ports", "http"),),
     "node_meta": (("node_meta",),),
     "enable_script_checks": (("enable_script_checks",),),
+    "translate_wan_addrs": (("translate_wan_addrs",),),
     "acl_enabled": (("acl", "enabled"),),
     "acl_default_policy": (("acl", "default_policy"),),
     "management_token": (
@@ -106,6 +107,8 @@ class AgentSettings:
     #: On by default, unlike Consul: the agent stores script checks but never runs them, so the
     #: remote-code-execution risk Consul's default guards against does not exist here.
     enable_script_checks: bool = True
+    #: Consul's translate_wan_addrs: answers carry ``X-Consul-Translate-Addresses: true``.
+    translate_wan_addrs: bool = False
     #: None: not configured; then ``acl_default_policy="deny"`` alone turns enforcement on.
     acl_enabled: bool | None = None
     acl_default_policy: str = "allow"
@@ -212,7 +215,7 @@ def _check(name: str, value: Any, where: str) -> Any:
                 where, f"expected an int in 0..65535 (0 = any free port), got {value!r}"
             )
         return value
-    if name in ("enable_script_checks", "acl_enabled"):
+    if name in ("enable_script_checks", "acl_enabled", "translate_wan_addrs"):
         if not isinstance(value, bool):
             raise InvalidArgument(where, f"expected true or false, got {value!r}")
         return value

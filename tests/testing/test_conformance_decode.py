@@ -179,9 +179,9 @@ async def test_agent_check_register_takes_args_and_service_id_aliases(http: Http
 async def test_catalog_register_and_deregister_lowercase(http: Http) -> None:
     """agent/catalog_endpoint.go CatalogRegister / CatalogDeregister: decodeBody."""
     body = {"node": "n1", "address": "10.0.0.1", "service": {"service": "db", "port": 5432}}
-    assert await put(http, "/v1/catalog/register", body) == (200, "true")
+    assert await put(http, "/v1/catalog/register", body) == (200, "true\n")
     assert (await http.get("/v1/catalog/service/db")).json()[0]["ServicePort"] == 5432
-    assert await put(http, "/v1/catalog/deregister", {"node": "n1"}) == (200, "true")
+    assert await put(http, "/v1/catalog/deregister", {"node": "n1"}) == (200, "true\n")
     assert (await http.get("/v1/catalog/service/db")).json() == []
 
 

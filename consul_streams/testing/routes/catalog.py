@@ -17,6 +17,7 @@ from ..server.bodies import CATALOG_DEREGISTER, CATALOG_REGISTER
 from ..server.decode import decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
+from ..state.cache import CACHED_PATHS, AgentCache
 from ..state.catalog import CatalogState, Rec, new_check, new_service
 from ..state.coordinate import CoordinateState, sort_near
 from ..state.store import WatchSet
@@ -105,7 +106,21 @@ async def serve_read(
     body = after(result.body) if after is not None else result.body
     headers = dict(result.headers)
     headers["X-Consul-Effective-Consistency"] = opts.consistency
+    if opts.use_cache and call.request.path.startswith(CACHED_PATHS):
+        headers.update(cache_meta(call, opts, result.index))
     return json_response(call, body, headers=headers)
+
+
+def cache_meta(call: Call, opts: QueryOptions, index: int) -> dict[str, str]:
+    """agent/http.go setCacheMeta for a ``?cached`` read that found ``index``."""
+    skip = ("index", "wait", "cached", "pretty")
+    key = (
+        call.request.path,
+        tuple(sorted((k, v) for k, v in call.request.query.items() if k not in skip)),
+        call.token,
+    )
+    revalidate = opts.must_revalidate or opts.max_age == 0
+    return call.store.get(AgentCache).meta(key, index, max_age=opts.max_age, revalidate=revalidate)
 
 
 # -- shapes ----------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ Dispatch reproduces Consul's wrapper: 404 texts for unknown paths, 405 with
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.web import ContentCoding
@@ -99,6 +100,14 @@ class Router:
         else:
             self._exact[path] = route
 
+    def is_exact(self, path: str) -> bool:
+        """Whether a pattern equals ``path`` (Go's exactMatch: exact or the subtree's root)."""
+        return path in self._exact or self.is_prefix(path)
+
+    def is_prefix(self, path: str) -> bool:
+        """Whether ``path`` is registered as a subtree (prefix) pattern."""
+        return any(route.path == path for route in self._prefixes)
+
     def match(self, path: str) -> tuple[Route, str] | None:
         """The route serving ``path`` and the part of the path after the route's prefix."""
         route = self._exact.get(path)
@@ -108,6 +117,27 @@ class Router:
             if path.startswith(route.path):
                 return route, path[len(route.path) :]
         return None
+
+
+def clean_path(path: str) -> str:
+    """Go's ``net/http`` cleanPath: ``path.Clean`` that keeps a trailing slash."""
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    cleaned = "/" + "/".join(parts)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
 
 
 def request_token(request: web.BaseRequest) -> str | None:
@@ -209,6 +239,12 @@ class Dispatcher:
 
     async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
         path = request.path
+        if not path.isprintable():
+            # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
+            return web.Response(status=400)
+        redirect = self._mux_redirect(request)
+        if redirect is not None:
+            return redirect
         if not path.startswith("/v1/"):
             return error_response(ApiError(404, _NOT_V1))
         found = self.router.match(path)
@@ -217,6 +253,9 @@ class Dispatcher:
         route, suffix = found
         allow = ",".join(("OPTIONS", *route.methods))
         policy = {"X-Consul-Default-Acl-Policy": self.config.acl_default_policy}
+        if self.config.translate_wan_addrs:
+            # agent/http.go wrap: setTranslateAddr before anything else.
+            policy["X-Consul-Translate-Addresses"] = "true"
         if request.method == "OPTIONS":
             return empty_response(200, {"Allow": allow, **policy})
         if request.method not in route.methods:
@@ -245,6 +284,31 @@ class Dispatcher:
         ):
             response.enable_compression(ContentCoding.gzip)
         return response
+
+    def _mux_redirect(self, request: web.BaseRequest) -> web.Response | None:
+        """Go's ServeMux: 301 to the cleaned path, or to ``path/`` for a subtree pattern."""
+        path = request.path
+        cleaned = clean_path(path)
+        if (
+            not cleaned.endswith("/")
+            and not self.router.is_exact(cleaned)
+            and self.router.is_prefix(cleaned + "/")
+        ):
+            target = cleaned + "/"
+        elif cleaned != path:
+            target = cleaned
+        else:
+            return None
+        location = quote(target, safe="/:@!$&'()*+,;=-._~")
+        if request.query_string:
+            location += "?" + request.query_string
+        headers = {"Location": location}
+        body = b""
+        if request.method in ("GET", "HEAD"):
+            headers["Content-Type"] = "text/html; charset=utf-8"
+        if request.method == "GET":
+            body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode()
+        return web.Response(status=301, body=body, headers=headers)
 
     def _check_acl(self, route: Route, token: str | None) -> None:
         if not route.acl or self.config.acl_default_policy != "deny":
