@@ -28,6 +28,7 @@ from ..state.coordinate import CoordinateState, origin
 from .catalog import compile_filter
 from .operator import VERSION
 from .status import RAFT_ADDRESS
+from .unavailable import acls_enabled
 
 __all__ = ["BUILD_DATE", "register"]
 
@@ -47,16 +48,12 @@ def register(router: Router) -> None:
 # -- members and self ------------------------------------------------------------------------
 
 
-def _acls_on(call: Call) -> bool:
-    return call.config.acl_default_policy == "deny" or call.config.management_token is not None
-
-
 def member(call: Call, *, wan: bool) -> Rec:
     """This agent as a serf member of the LAN (or WAN) pool."""
     dc, node = call.config.datacenter, call.store.node_name
     # The tags a dev server gossips (agent/consul/server_serf.go setupSerf).
     tags = {
-        "acls": "1" if _acls_on(call) else "0",
+        "acls": "1" if acls_enabled(call) else "0",
         "bootstrap": "1",
         "build": f"{VERSION}:consul-streams",
         "dc": dc,
@@ -127,7 +124,7 @@ def stats(call: Call) -> dict[str, dict[str, str]]:
     store = call.store
     local = store.get(LocalAgent)
     ttls = sum(1 for c in local.checks.values() if c.ttl is not None)
-    acl = "enabled" if _acls_on(call) else "disabled"
+    acl = "enabled" if acls_enabled(call) else "disabled"
     index = str(store.index)
     raft_config = f"[{{Suffrage:Voter ID:{store.node_id} Address:{RAFT_ADDRESS}}}]"
     return {
@@ -188,7 +185,7 @@ def debug_config(call: Call) -> dict[str, Any]:
     """A sanitized runtime configuration in ``RuntimeConfig.Sanitized()``'s field names."""
     store, cfg = call.store, call.config
     return {
-        "ACLsEnabled": _acls_on(call),
+        "ACLsEnabled": acls_enabled(call),
         "ACLResolverSettings": {
             "ACLDefaultPolicy": cfg.acl_default_policy,
             "Datacenter": cfg.datacenter,
