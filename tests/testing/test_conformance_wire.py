@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 
@@ -106,3 +107,18 @@ async def test_cached_reads_say_miss_then_hit_with_age(http: Http) -> None:
     assert "X-Cache" not in (await http.get("/v1/catalog/services")).headers
     assert "X-Cache" not in (await http.get("/v1/catalog/nodes?cached")).headers
     assert (await http.get("/v1/health/service/consul?cached")).headers["X-Cache"] == "MISS"
+
+
+async def test_go_maps_are_written_with_sorted_keys(http: Http) -> None:
+    """encoding/json (mapEncoder).encode sorts map keys; struct fields keep their order."""
+    for node, name in (("n1", "web"), ("n2", "api")):
+        body = {"Node": node, "Address": "10.0.0.1", "NodeMeta": {"z": "1", "a": "2"}}
+        body["Service"] = {"Service": name, "Meta": {"zz": "1", "aa": "2"}}
+        assert (await http.put("/v1/catalog/register", json.dumps(body))).status == 200
+    services = (await http.get("/v1/catalog/services")).json()
+    assert list(services) == sorted(services)
+    node = (await http.get("/v1/catalog/node/n1")).json()["Node"]
+    assert list(node["Meta"]) == ["a", "z"]
+    instance = (await http.get("/v1/catalog/service/web")).json()[0]
+    assert list(instance["ServiceMeta"]) == ["aa", "zz"]
+    assert list(instance)[:3] == ["ID", "Node", "Address"]

@@ -274,7 +274,8 @@ async def services(call: Call) -> web.Response:
                 continue
             tags = out.setdefault(svc["Service"], [])
             tags.extend(t for t in svc["Tags"] if t not in tags)
-        return QueryResult(cat.table_index["services"], out)
+        # A Go map: encoding/json writes its keys sorted.
+        return QueryResult(cat.table_index["services"], dict(sorted(out.items())))
 
     return await serve_read(call, opts, run)
 

@@ -26,11 +26,16 @@ from typing import Any
 
 from .store import StateStore
 
-__all__ = ["CatalogState", "Write", "new_check", "new_service"]
+__all__ = ["CatalogState", "Write", "go_map", "new_check", "new_service"]
 
 Rec = dict[str, Any]
 _INDEX_KEYS = ("CreateIndex", "ModifyIndex")
 SERF_CHECK = "serfHealth"
+
+
+def go_map(value: Any) -> dict[str, Any]:
+    """A copy of a Go map value with its keys sorted, the order encoding/json writes them in."""
+    return dict(sorted((value or {}).items()))
 
 
 def new_service(definition: Rec) -> Rec:
@@ -42,7 +47,7 @@ def new_service(definition: Rec) -> Rec:
         "Service": name,
         "Tags": list(definition.get("Tags") or []),
         "Address": definition.get("Address") or "",
-        "Meta": dict(definition.get("Meta") or {}),
+        "Meta": go_map(definition.get("Meta")),
         "Port": int(definition.get("Port") or 0),
         "Weights": {
             "Passing": int(weights.get("Passing", 1) or 1),
@@ -53,7 +58,7 @@ def new_service(definition: Rec) -> Rec:
     if definition.get("Kind"):
         rec["Kind"] = definition["Kind"]
     if definition.get("TaggedAddresses"):
-        rec["TaggedAddresses"] = copy.deepcopy(definition["TaggedAddresses"])
+        rec["TaggedAddresses"] = go_map(copy.deepcopy(definition["TaggedAddresses"]))
     return rec
 
 
@@ -234,8 +239,8 @@ class CatalogState:
             "Node": name,
             "Address": node.get("Address", ""),
             "Datacenter": self.store.datacenter,
-            "TaggedAddresses": dict(node.get("TaggedAddresses") or {}),
-            "Meta": dict(node.get("Meta") or {}),
+            "TaggedAddresses": go_map(node.get("TaggedAddresses")),
+            "Meta": go_map(node.get("Meta")),
             "CreateIndex": old["CreateIndex"] if old else w.index,
             "ModifyIndex": w.index,
         }
