@@ -34,6 +34,11 @@ async def test_self_has_every_section(http: Http) -> None:
     assert body["Stats"]["consul"]["leader"] == "true"
     assert body["Stats"]["serf_lan"]["members"] == "1"
     assert body["DebugConfig"]["DevMode"] is True
+    # Stats and DebugConfig are Go maps: encoding/json sorts their keys.
+    assert list(body["DebugConfig"]) == sorted(body["DebugConfig"])
+    assert list(body["Stats"]) == sorted(body["Stats"])
+    assert all(list(section) == sorted(section) for section in body["Stats"].values())
+    assert list(body["Member"]["Tags"]) == sorted(body["Member"]["Tags"])
     assert body["DebugConfig"]["NodeName"] == body["Config"]["NodeName"]
     assert set(body["Coord"]) == {"Vec", "Error", "Adjustment", "Height"}
     assert len(body["Coord"]["Vec"]) == 8

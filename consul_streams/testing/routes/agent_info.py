@@ -217,6 +217,12 @@ def debug_config(call: Call) -> dict[str, Any]:
     }
 
 
+def _sorted_map(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_map(value[k]) for k in sorted(value)}
+    return value
+
+
 async def self_info(call: Call) -> web.Response:
     """``GET /v1/agent/self``: Config, DebugConfig, Coord, Member, Stats, Meta, xDS."""
     store, cfg = call.store, call.config
@@ -239,7 +245,8 @@ async def self_info(call: Call) -> web.Response:
     }
     body = {
         "Config": config,
-        "DebugConfig": debug_config(call),
+        # RuntimeConfig.Sanitized() is a map: encoding/json writes its keys sorted.
+        "DebugConfig": _sorted_map(debug_config(call)),
         "Coord": coord,
         "Member": member(call, wan=False),
         "Stats": stats(call),
