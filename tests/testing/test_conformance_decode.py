@@ -12,7 +12,12 @@ from consul_streams.testing.server.bodies import (
     SERVICE_DEFINITION,
     TXN_OPS,
 )
-from consul_streams.testing.server.decode import BodyError, decode, parse_go_json
+from consul_streams.testing.server.decode import (
+    BodyError,
+    decode,
+    go_duration_string,
+    parse_go_json,
+)
 
 from ._http_helpers import Http, agent, http
 
@@ -137,6 +142,17 @@ def test_only_the_first_value_is_read() -> None:
             b'{"Name": "web", "Check": {"TTL": "soon"}}',
             'time: invalid duration "soon"',
         ),
+        (
+            SERVICE_DEFINITION,
+            b'{"Name": "web", "Check": {"TTL": "10"}}',
+            'time: missing unit in duration "10"',
+        ),
+        (
+            CHECK_DEFINITION,
+            b'{"Name": "c", "Interval": "10x"}',
+            'time: unknown unit "x" in duration "10x"',
+        ),
+        (CHECK_DEFINITION, b'{"Name": "c", "Timeout": ""}', 'time: invalid duration ""'),
     ],
 )
 def test_type_errors_name_the_struct_field_and_go_type(
@@ -260,3 +276,22 @@ async def test_bad_bodies_get_consuls_status_and_text_and_store_nothing(
     assert got[1].startswith(text), got[1]
     assert (await http.get("/v1/catalog/services")).json() == before
     assert (await http.get("/v1/agent/services")).json() == {}
+
+
+def test_go_duration_string() -> None:
+    """time.Duration.String, which CheckDefinition.HealthCheck uses for Interval/Timeout."""
+    cases = {0: "0s", 90 * 10**9: "1m30s", 60 * 10**9: "1m0s", 1_500_000_000: "1.5s"}
+    cases.update({500_000_000: "500ms", 1500: "1.5\u00b5s", 999: "999ns", -(10**9): "-1s"})
+    for ns, text in cases.items():
+        assert go_duration_string(ns) == text
+
+
+async def test_check_durations_as_go_prints_them(http: Http) -> None:
+    """agent/structs CheckDefinition.UnmarshalJSON takes ns or a string; HealthCheck prints."""
+    body = {
+        "name": "web",
+        "check": {"http": "http://x", "interval": 90 * 10**9, "timeout": "1500ms"},
+    }
+    assert (await put(http, "/v1/agent/service/register", body))[0] == 200
+    check = (await http.get("/v1/agent/checks")).json()["service:web"]
+    assert (check["Interval"], check["Timeout"]) == ("1m30s", "1.5s")

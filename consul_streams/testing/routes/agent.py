@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import bexpr
 from .._blocking import parse_query, query_timeout
 from ..server.bodies import CHECK_DEFINITION, CHECK_UPDATE, SERVICE_DEFINITION
-from ..server.decode import Spec, decode_body
+from ..server.decode import Spec, decode_body, health_check_durations
 from ..server.dispatch import Router
 from ..server.wire import TEXT_TYPE, ApiError, Call, dump_json, empty_response, json_response
 from ..state.agent import (
@@ -237,6 +237,7 @@ async def check_register(call: Call) -> web.Response:
     if sid and owner is None:
         raise ApiError(404, f'ServiceID "{sid}" does not exist')
     definition = dict(body, CheckID=body.get("CheckID") or body.get("ID") or body["Name"])
+    health_check_durations(definition)
     definition["Type"] = check_type(body)
     _scripts_allowed(call, [definition])
     local.add_check(new_check(call.store.node_name, definition, service=owner), ttl)

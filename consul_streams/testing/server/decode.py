@@ -43,6 +43,8 @@ __all__ = [
     "Struct",
     "decode",
     "decode_body",
+    "go_duration_string",
+    "health_check_durations",
     "parse_go_json",
 ]
 
@@ -119,6 +121,77 @@ class _Context:
             return BodyError(f"json: cannot unmarshal {what} into Go value of type {go}")
         where = f"{self.struct}.{'.'.join(self.path)}"
         return BodyError(f"json: cannot unmarshal {what} into Go struct field {where} of type {go}")
+
+
+# -- durations as Go prints them --------------------------------------------------------------
+
+
+def go_duration_string(ns: int) -> str:
+    """Go's ``time.Duration.String`` (``"1m30s"``, ``"1.5s"``, ``"500ms"``, ``"0s"``)."""
+    if ns == 0:
+        return "0s"
+    u = abs(ns)
+
+    def frac(v: int, prec: int) -> tuple[str, int]:
+        digits = ""
+        printed = False
+        for _ in range(prec):
+            d = v % 10
+            printed = printed or d != 0
+            if printed:
+                digits = str(d) + digits
+            v //= 10
+        return ("." + digits if printed else ""), v
+
+    if u < 1_000_000_000:
+        unit, prec = ("ns", 0) if u < 1000 else ("\u00b5s", 3) if u < 1_000_000 else ("ms", 6)
+        fraction, whole = frac(u, prec)
+        out = f"{whole}{fraction}{unit}"
+    else:
+        fraction, secs = frac(u, 9)
+        out = f"{secs % 60}{fraction}s"
+        minutes = secs // 60
+        if minutes:
+            out = f"{minutes % 60}m{out}"
+            if minutes // 60:
+                out = f"{minutes // 60}h{out}"
+    return "-" + out if ns < 0 else out
+
+
+_UNITS = ("ns", "us", "\u00b5s", "\u03bcs", "ms", "s", "m", "h")
+
+
+def go_duration_error(text: str) -> str:
+    """The error ``time.ParseDuration(text)`` returns for a string it refuses."""
+    quoted = go_quote(text)
+    rest = text[1:] if text[:1] in ("+", "-") else text
+    if not rest:
+        return f"time: invalid duration {quoted}"
+    digits = "0123456789."
+    while rest:
+        number = len(rest) - len(rest.lstrip(digits))
+        if number == 0 or rest[:number] == ".":
+            return f"time: invalid duration {quoted}"
+        rest = rest[number:]
+        unit_len = next((i for i, ch in enumerate(rest) if ch in digits), len(rest))
+        unit = rest[:unit_len]
+        if not unit:
+            return f"time: missing unit in duration {quoted}"
+        if unit not in _UNITS:
+            return f"time: unknown unit {go_quote(unit)} in duration {quoted}"
+        rest = rest[unit_len:]
+    return f"time: invalid duration {quoted}"
+
+
+def health_check_durations(check: dict[str, Any]) -> dict[str, Any]:
+    """CheckDefinition.HealthCheck: ``Interval``/``Timeout`` as ``time.Duration.String()``."""
+    for key in ("Interval", "Timeout"):
+        value = check.get(key)
+        if isinstance(value, str) and value:
+            check[key] = go_duration_string(round(parse_go_duration(value) * 1e9))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value:
+            check[key] = go_duration_string(int(value))
+    return check
 
 
 # -- parsing: encoding/json's Decoder.Decode -------------------------------------------------
@@ -233,7 +306,7 @@ def _scalar(value: Any, spec: Scalar, ctx: _Context) -> Any:
             try:
                 parse_go_duration(value)
             except ValueError:
-                raise BodyError(f"time: invalid duration {go_quote(value)}") from None
+                raise BodyError(go_duration_error(value)) from None
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
