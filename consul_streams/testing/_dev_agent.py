@@ -153,6 +153,10 @@ class DevAgent:
         self._server: asyncio.Server | None = None
         self._web: web.Server | None = None
         self._seeded = False
+        # PUT /v1/agent/leave stops the agent (Consul's ShutdownAgent); the task is ours.
+        self._leaving: asyncio.Task[None] | None = None
+        self._left = asyncio.Event()
+        self.store.listen("leave", self._on_leave)
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -245,6 +249,19 @@ class DevAgent:
         if self.settings.pid_file:
             _write_pid(self.settings.pid_file)
 
+    def _on_leave(self) -> None:
+        if self._leaving is None or self._leaving.done():
+            self._left.clear()
+            self._leaving = asyncio.get_running_loop().create_task(self._leave())
+
+    async def _leave(self) -> None:
+        await self.stop()
+        self._left.set()
+
+    async def wait_left(self) -> None:
+        """Return once a ``PUT /v1/agent/leave`` has shut the agent down (no polling)."""
+        await self._left.wait()
+
     def _seed(self) -> None:
         self._seeded = True
         self.store.get(CatalogState)
@@ -284,6 +301,8 @@ class DevAgent:
         tb: TracebackType | None,
     ) -> None:
         self.faults.clear()
+        if self._leaving is not None:
+            await self._leaving
         await self.stop()
         self.store.cancel_timers()
 

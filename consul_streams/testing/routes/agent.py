@@ -65,53 +65,6 @@ def agent_service(call: Call, rec: Rec) -> Rec:
 # -- reads -----------------------------------------------------------------------------------
 
 
-def _member(call: Call, *, wan: bool) -> Rec:
-    dc, node = call.config.datacenter, call.store.node_name
-    tags = {"role": "consul", "dc": dc, "port": "8300", "bootstrap": "1", "build": "1.22.0"}
-    return {
-        "Name": f"{node}.{dc}" if wan else node,
-        "Addr": call.store.node_address,
-        "Port": 8302 if wan else 8301,
-        "Tags": tags,
-        "Status": 1,
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
-
-
-async def self_info(call: Call) -> web.Response:
-    """``GET /v1/agent/self``."""
-    store, cfg = call.store, call.config
-    config = {
-        "Datacenter": cfg.datacenter,
-        "PrimaryDatacenter": cfg.datacenter,
-        "NodeName": store.node_name,
-        "NodeID": store.node_id,
-        "Revision": "consul-streams",
-        "Server": True,
-        "Version": "1.22.0",
-        "BuildDate": "2025-01-01T00:00:00Z",
-    }
-    coord = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
-    body = {"Config": config, "DebugConfig": {}, "Coord": coord, "Member": _member(call, wan=False)}
-    body.update({"Stats": {}, "Meta": {"consul-network-segment": ""}})
-    return json_response(call, body)
-
-
-async def members(call: Call) -> web.Response:
-    """``GET /v1/agent/members`` (``?wan`` for the WAN pool)."""
-    opts = parse_query(call, consistency=False)
-    wan = bool(call.request.query.get("wan"))
-    if wan and call.request.query.get("segment"):
-        raise ApiError(400, "Cannot provide a segment with wan=true")
-    keep = compile_filter(opts, bexpr.MEMBER)
-    return json_response(call, keep.select([_member(call, wan=wan)]))
-
-
 def _local_services(call: Call) -> list[Rec]:
     local = local_of(call)
     return [r for sid in sorted(local.services) if (r := local.service(sid)) is not None]
@@ -357,8 +310,6 @@ async def node_maintenance(call: Call) -> web.Response:
 
 def register(router: Router) -> None:
     """Add the agent endpoints to the dev agent's route registry."""
-    router.add("/v1/agent/self", ("GET",), self_info)
-    router.add("/v1/agent/members", ("GET",), members)
     router.add("/v1/agent/services", ("GET",), services)
     router.add("/v1/agent/service/", ("GET",), service)
     router.add("/v1/agent/checks", ("GET",), checks)

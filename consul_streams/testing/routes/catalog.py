@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.cache import CACHED_PATHS, AgentCache
 from ..state.catalog import CatalogState, Rec, new_check, new_service
+from ..state.coordinate import CoordinateState, sort_near
 from ..state.store import WatchSet
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "compile_filter",
     "matches_node_meta",
     "matches_tags",
+    "near_sorted",
     "node_meta_param",
     "read_json",
     "register",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -80,6 +83,15 @@ async def read_json(call: Call) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"Request decode failed: {exc}") from None
+
+
+def near_sorted(call: Call, items: list[T], node_of: Callable[[T], str]) -> list[T]:
+    """Sort by RTT from ``?near=`` (``parseSource``; ``_agent`` is this agent's node)."""
+    near = call.request.query.get("near", "")
+    if not near:
+        return items
+    source = call.store.node_name if near == "_agent" else near
+    return sort_near(call.store.get(CoordinateState), source, items, node_of)
 
 
 async def serve_read(
@@ -238,7 +250,8 @@ async def nodes(call: Call) -> web.Response:
     def run(ws: WatchSet) -> QueryResult:
         ws.add(("table", "nodes"))
         found = [n for _, n in sorted(cat.nodes.items()) if matches_node_meta(n, meta)]
-        return QueryResult(cat.table_index["nodes"], keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda n: str(n["Node"]))
+        return QueryResult(cat.table_index["nodes"], kept)
 
     return await serve_read(call, opts, run)
 
@@ -283,7 +296,8 @@ async def service(call: Call) -> web.Response:
             for node, svc in cat.instances(name)
             if matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
         ]
-        return QueryResult(cat.index_for_service(name), keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda s: str(s["Node"]))
+        return QueryResult(cat.index_for_service(name), kept)
 
     return await serve_read(call, opts, run)
 
@@ -307,6 +321,30 @@ async def node(call: Call) -> web.Response:
     return await serve_read(call, opts, run)
 
 
+async def node_services(call: Call) -> web.Response:
+    """``GET /v1/catalog/node-services/:node``: the node and a *list* of its services.
+
+    An unknown node answers ``{"Node": null, "Services": null}`` (``Catalog.NodeServiceList``
+    leaves the zero value).
+    """
+    opts = parse_query(call)
+    name = call.required_suffix("Missing node name")
+    keep = compile_filter(opts, bexpr.AGENT_SERVICE)
+    cat = catalog_of(call)
+
+    def run(ws: WatchSet) -> QueryResult:
+        ws.add(("node", name))
+        rec = cat.nodes.get(name)
+        if rec is None:
+            return QueryResult(cat.index_for_node(name), {"Node": None, "Services": None})
+        svcs = [s for (n, _), s in sorted(cat.services.items()) if n == name]
+        # A node without services keeps the nil slice (null); a filter makes a new one.
+        listed = keep.select(svcs) if svcs else None
+        return QueryResult(cat.index_for_node(name), {"Node": rec, "Services": listed})
+
+    return await serve_read(call, opts, run)
+
+
 #: (path, methods, handler, prefix): ``prefix`` routes take the rest of the path as suffix.
 ROUTES: list[tuple[str, tuple[str, ...], Callable[[Call], Any], bool]] = [
     ("/v1/catalog/register", ("PUT",), register_entity, False),
@@ -316,6 +354,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[[Call], Any], bool]] = [
     ("/v1/catalog/services", ("GET",), services, False),
     ("/v1/catalog/service/", ("GET",), service, True),
     ("/v1/catalog/node/", ("GET",), node, True),
+    ("/v1/catalog/node-services/", ("GET",), node_services, True),
 ]
 
 

@@ -15,11 +15,12 @@ import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.web import ContentCoding
 
+from ..state.agent_log import AgentLog
 from .wire import AgentConfig, ApiError, Call, empty_response, error_response
 
 if TYPE_CHECKING:
@@ -203,8 +204,38 @@ class Dispatcher:
         injected = await self.faults.before(request, token)
         if injected is not None:
             return injected
+        started = asyncio.get_running_loop().time()
         response = await self._dispatch(request, token)
+        self._log(request, query, response, started)
         return await self.faults.after(request, response)
+
+    def _log(
+        self,
+        request: web.BaseRequest,
+        query: tuple[tuple[str, str], ...],
+        response: web.StreamResponse,
+        started: float,
+    ) -> None:
+        """Log the request for ``/v1/agent/monitor`` (its ``token`` is never logged)."""
+        log = self.store.get(AgentLog)
+        if not log.monitors:
+            return
+        url = request.path + ("?" + urlencode(query) if query else "")
+        if "token" in request.query:
+            # Consul's wrap replaces every token value in the logged URL.
+            url += ("&" if query else "?") + "token=<hidden>"
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        origin = f"{peer[0]}:{peer[1]}" if peer else ""
+        error = None
+        # Consul logs "Request error" for handler errors, which it writes as plain text.
+        if (
+            response.status >= 400
+            and isinstance(response, web.Response)
+            and response.content_type == "text/plain"
+        ):
+            error = response.text
+        latency = asyncio.get_running_loop().time() - started
+        log.http_request(request.method, url, origin, response.status, latency, error)
 
     async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
         path = request.path

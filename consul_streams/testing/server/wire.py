@@ -55,6 +55,8 @@ class AgentConfig:
     #: Seconds a Raft-backed write waits before it applies (a dev agent's commit latency).
     commit_delay: float = 0.0
     tokens: set[str] = field(default_factory=set, repr=False)
+    #: ``telemetry.prometheus_retention_time`` in seconds; 0 (dev default) = no Prometheus.
+    prometheus_retention_time: float = 0.0
 
 
 class ApiError(Exception):

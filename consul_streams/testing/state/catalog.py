@@ -166,6 +166,44 @@ class CatalogState:
             serf["Output"] = "Agent alive and reachable"
             self.ensure_check(w, new_check(store.node_name, serf))
 
+    # -- transactions --------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything a rollback of a failed ``/v1/txn`` needs."""
+        return copy.deepcopy(
+            (
+                self.nodes,
+                self.services,
+                self.checks,
+                self.table_index,
+                self.service_index,
+                self.node_index,
+                self.service_extinction,
+                self.node_extinction,
+            )
+        )
+
+    def rollback(self, snap: tuple[Any, ...]) -> None:
+        """Undo every write since ``snap`` was taken (nobody was woken yet)."""
+        (
+            self.nodes,
+            self.services,
+            self.checks,
+            self.table_index,
+            self.service_index,
+            self.node_index,
+            self.service_extinction,
+            self.node_extinction,
+        ) = snap
+
+    def finish(self, w: Write) -> None:
+        """Wake the watchers of ``w`` and emit its events (what :meth:`write` does at exit)."""
+        self.store.notify(*w.topics)
+        for node, check_id, status in w.events:
+            self.store.emit("check", node, check_id, status)
+        for node in w.nodes_removed:
+            self.store.emit("node", node)
+
     # -- writes ------------------------------------------------------------------------------
 
     @contextmanager
@@ -175,11 +213,7 @@ class CatalogState:
         try:
             yield w
         finally:
-            self.store.notify(*w.topics)
-            for node, check_id, status in w.events:
-                self.store.emit("check", node, check_id, status)
-            for node in w.nodes_removed:
-                self.store.emit("node", node)
+            self.finish(w)
 
     def _touch_service(self, w: Write, name: str) -> None:
         self.service_index[name] = w.index
