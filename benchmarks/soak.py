@@ -28,6 +28,7 @@ import base64
 import contextlib
 import gc
 import json
+import logging
 import random
 import statistics
 import sys
@@ -231,7 +232,22 @@ def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, lis
     return rss_grows or fd_grows, lines
 
 
+class _CountWarnings(logging.Handler):
+    """Counts the watches' WARNING lines (one per watch per fault) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 async def run(args: argparse.Namespace) -> int:
+    warnings = _CountWarnings()
+    watch_log = logging.getLogger("consul_streams.watch")
+    watch_log.addHandler(warnings)
+    watch_log.propagate = False
     lags: list[float] = []
     mid_snapshot: tracemalloc.Snapshot | None = None
     fault_snapshot: tracemalloc.Snapshot | None = None
@@ -325,6 +341,7 @@ async def run(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     print(f"convergence after the last write: {'all watches' if converged else 'FAILED'}")
+    print(f"watch warnings logged: {warnings.count} ({faults} faults)")
     if args.quick:
         print("verdict: informational only (--quick is too short to judge a trend)")
         return 0 if converged else 1

@@ -18,7 +18,7 @@ from typing import Any
 from consul_streams._budget import Lease, LongPollBudget, budget_for
 from consul_streams._clock import Clock
 from consul_streams._health import HealthMonitor
-from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index
+from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index, detach
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
@@ -257,6 +257,25 @@ class Poller:
         # Python >= 3.11 counts cancel requests: more than ours means a real one arrived too.
         return uncancel is None or uncancel() == 0
 
+    def _failed(self, exc: ConsulError) -> float:
+        """Count and report a failed attempt; the backoff delay, or raise ``exc`` if final."""
+        kind = type(exc).__name__
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        retrying = self._should_retry(exc)
+        # A retried error is kept (health) but never raised: drop its frames.
+        self.health.failed(detach(exc) if retrying else exc, retrying=retrying)
+        if not retrying:
+            self._failure_log.failed(exc, retrying=False)
+            raise exc
+        delay = self.config.backoff.delay(self._failures, self.config.rng)
+        self._failure_log.failed(exc, retrying=True, delay=delay)
+        self._failures += 1
+        self.stats.retries += 1
+        # After an error the agent may have restarted: the next read must not block.
+        self._index, self._hash = 0, None
+        log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+        return delay
+
     async def run(self, publish: Callable[[Round], bool]) -> None:
         """Poll until cancelled; raise the first error the retry policy does not retry.
 
@@ -268,23 +287,14 @@ class Poller:
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
+            delay: float | None = None
             try:
                 value, meta = await self._fetch()
             except ConsulError as exc:
-                kind = type(exc).__name__
-                self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
-                retrying = self._should_retry(exc)
-                self.health.failed(exc, retrying=retrying)
-                if not retrying:
-                    self._failure_log.failed(exc, retrying=False)
-                    raise
-                delay = self.config.backoff.delay(self._failures, self.config.rng)
-                self._failure_log.failed(exc, retrying=True, delay=delay)
-                self._failures += 1
-                self.stats.retries += 1
-                # After an error the agent may have restarted: the next read must not block.
-                self._index, self._hash = 0, None
-                log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+                delay = self._failed(exc)  # raises what is not retried
+            if delay is not None:
+                # Slept outside the except block: the error (its frames, the failed request's
+                # connection and buffers) is not kept alive through the backoff.
                 await clock.sleep(delay)
                 continue
             if self._failures:

@@ -60,6 +60,8 @@ _STATUS_ERRORS: dict[int, type[HTTPError]] = {
 _CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
     getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
 )
+#: go-bexpr's CreateFilter error, which Consul sends back as a 500.
+_BAD_FILTER = "Failed to create boolean expression evaluator"
 # A request carrying one of these already chose its consistency; the default is not added.
 _CONSISTENCY_FLAGS = frozenset({"stale", "consistent", "leader"})
 
@@ -77,6 +79,10 @@ def map_status(status: int, body: bytes, *, method: str, url: str, secret: str |
     if len(text) > BODY_LIMIT:
         text = text[:BODY_LIMIT] + "...(truncated)"
     cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else HTTPError)
+    if status >= 500 and text.startswith(_BAD_FILTER):
+        # Consul answers a filter it cannot parse with the RPC error as a 500; retrying
+        # cannot heal it, so it is the bad parameter it is (the error policy, #11).
+        cls = BadRequest
     if cls is Conflict:
         return Conflict(status, text, method=method, url=url, errors=_txn_errors(body))
     return cls(status, text, method=method, url=url)
