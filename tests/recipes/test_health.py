@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -29,12 +30,13 @@ async def test_live_config_serves_the_last_good_config_while_stale(
     agent: DevAgent, client: Consul
 ) -> None:
     await client.kv.put("app/a", "1")
-    async with LiveConfig(client, "app/", format="text", debounce=None, backoff=FAST) as config:
+    live: LiveConfig[Any] = LiveConfig(client, "app/", format="text", debounce=None, backoff=FAST)
+    async with live as config:
         assert config.health.ok
         changes = config.health_changes()
         assert (await changes.__anext__()).ok
-        # Every read, until cleared.
-        agent.faults.malformed_json(None, path="/v1/kv/app/", method="GET")
+        # Every read (up to 1000), until cleared.
+        agent.faults.malformed_json(1000, path="/v1/kv/app/", method="GET")
         await client.kv.put("app/a", "2")
         health = await asyncio.wait_for(changes.__anext__(), T)
         assert health.stale
@@ -54,7 +56,7 @@ async def test_service_instances_pick_works_on_the_last_good_list_after_a_bad_an
     await client.agent.service_register("web", service_id="web-1", port=80)
     async with ServiceInstances(client, "web", backoff=FAST) as web:
         assert web.pick().id == "web-1"
-        agent.faults.malformed_json(None, path="/v1/health/service/web", method="GET")
+        agent.faults.malformed_json(1000, path="/v1/health/service/web", method="GET")
         await client.agent.service_register("web", service_id="web-2", port=81)
         monitor_task = asyncio.ensure_future(
             asyncio.wait_for(_first_failing(web.health_changes()), T)
