@@ -26,6 +26,8 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
 import logging
@@ -294,6 +296,8 @@ async def run(args: argparse.Namespace) -> int:
                         # Count live memory: closing a watch leaves reference cycles that only
                         # a full collection frees, and 10 minutes may hold none.
                         gc.collect()
+                    if args.trim:
+                        _malloc_trim()
                         paused_until[0] = asyncio.get_running_loop().time()
                     window, lags[:] = lags[:], []
                     await agent.clear_requests()
@@ -348,6 +352,15 @@ async def run(args: argparse.Namespace) -> int:
     ok = converged and not grows
     print(f"verdict: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
+
+
+def _malloc_trim() -> None:
+    """Give glibc's free heap pages back to the OS (RSS then counts live memory only)."""
+    name = ctypes.util.find_library("c")
+    if name is not None:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
 
 
 def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, when: str) -> None:
@@ -435,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         type=_duration,
         default=0.0,
         help="seconds between connection-reset faults (0: none)",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="malloc_trim(0) before each sample: RSS without glibc's retained free pages",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
     parser.add_argument(
