@@ -1,25 +1,33 @@
 """consul_streams: reactive watches and streams over HashiCorp Consul, on asyncio.
 
-The curated public API; everything else lives in modules starting with ``_``.
+The curated public API; everything else lives in modules starting with ``_``. Every type in a
+public signature is exported here (``Clock``, ``Transport``, ``Request``, ``Response``,
+``Identity``, the seed's input types), and every error of the one tree.
 """
 
 from consul_streams import ops as ops  # the operators, as consul_streams.ops
 from consul_streams._client import Consul
-from consul_streams._query import BlockingMode, Query
+from consul_streams._clock import Clock, MonotonicClock, VirtualClock
+from consul_streams._identity import Identity
+from consul_streams._query import BlockingMode, Query, Request, Response, Transport
 from consul_streams.exceptions import (
     BadRequest,
+    ConfigError,
     Conflict,
     ConnectError,
     ConsulError,
     DecodeError,
     HTTPError,
     InvalidArgument,
+    LockLost,
     MethodNotAllowed,
+    NoHealthyInstances,
     NotFound,
     PermissionDenied,
     RateLimited,
     ReadTimeout,
     RequestTooLarge,
+    SemaphoreConflict,
     ServerError,
     TransportError,
 )
@@ -27,16 +35,22 @@ from consul_streams.typing import (
     AgentService,
     Blocking,
     CatalogService,
+    Collection,
+    CollectionMeta,
     Consistency,
     Duration,
     Event,
     Filter,
     HealthCheck,
     KVEntry,
+    Mapping,
+    MappingMeta,
     Meta,
     Node,
+    Object,
     ObjectID,
     ObjectIndex,
+    ObjectMeta,
     Payload,
     ServiceEntry,
     Session,
@@ -45,7 +59,13 @@ from consul_streams.typing import (
     TxnResult,
     Weights,
 )
-from consul_streams.watch import Backoff, RateLimit, WatchStats, WatchStream, watch
+from consul_streams.watch import (
+    Backoff,
+    RateLimit,
+    WatchStats,
+    WatchStream,
+    watch,
+)
 
 __all__ = [
     "AgentService",
@@ -54,6 +74,10 @@ __all__ = [
     "Blocking",
     "BlockingMode",
     "CatalogService",
+    "Clock",
+    "Collection",
+    "CollectionMeta",
+    "ConfigError",
     "Conflict",
     "ConnectError",
     "Consistency",
@@ -65,28 +89,41 @@ __all__ = [
     "Filter",
     "HTTPError",
     "HealthCheck",
+    "Identity",
     "InvalidArgument",
     "KVEntry",
+    "LockLost",
+    "Mapping",
+    "MappingMeta",
     "Meta",
     "MethodNotAllowed",
+    "MonotonicClock",
+    "NoHealthyInstances",
     "Node",
     "NotFound",
+    "Object",
     "ObjectID",
     "ObjectIndex",
+    "ObjectMeta",
     "Payload",
     "PermissionDenied",
     "Query",
     "RateLimit",
     "RateLimited",
     "ReadTimeout",
+    "Request",
     "RequestTooLarge",
+    "Response",
+    "SemaphoreConflict",
     "ServerError",
     "ServiceEntry",
     "Session",
+    "Transport",
     "TransportError",
     "TxnError",
     "TxnResponse",
     "TxnResult",
+    "VirtualClock",
     "WatchStats",
     "WatchStream",
     "Weights",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
+from consul_streams._identity import Identity
 from consul_streams._rules import read_timeout_for_wait
 from consul_streams.typing import Meta
 
@@ -114,6 +115,8 @@ class Query(Generic[T]):
     #: seconds added to the derived read timeout; None: the transport's default timeout.
     timeout_slack: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: how the value splits into named items (what ``ops.diff``/``ops.match`` key by)
+    identity: Identity | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:

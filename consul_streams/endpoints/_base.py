@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
+from consul_streams._identity import Identity
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
@@ -263,6 +264,7 @@ class Endpoint:
         watch: object = None,
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
+        identity: Identity | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
         index, wait = (0, None) if watch is None else parse_blocking(watch, "watch")
@@ -274,6 +276,7 @@ class Endpoint:
             ok_statuses=ok_statuses,
             index=index,
             wait=wait,
+            identity=identity,
         )
 
     async def _write(

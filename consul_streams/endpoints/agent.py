@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from consul_streams import _identity
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams._rules import format_go_duration
 from consul_streams.endpoints._base import (
@@ -93,12 +94,16 @@ class Agent(Endpoint):
             params.append(("segment", check_name(segment, "segment")))
         params += filter_params(filter)
         request = Request("GET", "/v1/agent/members", tuple(params))
-        return self._query(request, _decode_members, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_members, mode=BlockingMode.NONE, identity=_identity.MEMBERS
+        )
 
     def services(self, *, filter: str | None = None) -> Query[dict[str, AgentService]]:
         """Service ID -> service, for the services registered with this agent."""
         request = Request("GET", "/v1/agent/services", tuple(filter_params(filter)))
-        return self._query(request, _decode_services, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_services, mode=BlockingMode.NONE, identity=_identity.MAPPING
+        )
 
     def service(
         self,
@@ -112,7 +117,12 @@ class Agent(Endpoint):
         ``(hash_or_meta, wait)`` tuple. An unknown ID raises NotFound.
         """
         path = "/v1/agent/service/" + path_segment(service_id, "service_id")
-        query = self._query(Request("GET", path), _decode_service, mode=BlockingMode.HASH)
+        query = self._query(
+            Request("GET", path),
+            _decode_service,
+            mode=BlockingMode.HASH,
+            identity=_identity.AGENT_SERVICE,
+        )
         if watch is None:
             return query
         hash_, wait = parse_hash_blocking(watch, "watch")
@@ -121,7 +131,9 @@ class Agent(Endpoint):
     def checks(self, *, filter: str | None = None) -> Query[dict[str, HealthCheck]]:
         """Check ID -> check, for the checks registered with this agent."""
         request = Request("GET", "/v1/agent/checks", tuple(filter_params(filter)))
-        return self._query(request, _decode_checks, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_checks, mode=BlockingMode.NONE, identity=_identity.MAPPING
+        )
 
     async def service_register(
         self,

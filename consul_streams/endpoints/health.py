@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
+from consul_streams import _identity
 from consul_streams._query import Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
@@ -49,7 +50,12 @@ class Health(Endpoint):
         """The checks of ``node`` (node and service checks); ``[]`` for an unknown node."""
         path = "/v1/health/node/" + path_segment(node, "node")
         params = filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )
 
     def checks(
         self,
@@ -66,7 +72,12 @@ class Health(Endpoint):
         path = "/v1/health/checks/" + path_segment(service, "service")
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
         params += common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )
 
     def service(
         self,
@@ -91,7 +102,12 @@ class Health(Endpoint):
         params = [("passing", "1")] if passing else []
         params += tag_params(tag) + near_params(near) + node_meta_params(node_meta)
         params += filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_entries, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_entries,
+            watch=watch,
+            identity=_identity.HEALTH_ENTRIES,
+        )
 
     def state(
         self,
@@ -112,4 +128,9 @@ class Health(Endpoint):
         path = "/v1/health/state/" + state
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
         params += common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )

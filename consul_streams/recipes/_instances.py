@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import InvalidArgument, NoHealthyInstances
 
 __all__ = [
     "Instance",
@@ -26,14 +26,6 @@ __all__ = [
 
 Strategy = Literal["round_robin", "random"]
 _STATUS_ORDER = {"passing": 0, "warning": 1, "critical": 2, "maintenance": 3}
-
-
-class NoHealthyInstances(ConsulError):
-    """No instance of the service is healthy (passing, or warning with a non-zero weight)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__(f"no healthy instance of service {service!r}")
-        self.service = service
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ check-and-set. Holders whose contender key lost its session are pruned by the ne
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import InvalidArgument, SemaphoreConflict
 from consul_streams.recipes._held import SessionHold
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -26,11 +26,6 @@ __all__ = ["SEMAPHORE_FLAGS", "Semaphore", "SemaphoreConflict"]
 #: The KV flags Consul's clients put on semaphore keys (to tell them from lock keys).
 SEMAPHORE_FLAGS = 0xE0F69A2BAA414DE0
 _LOCK_KEY = ".lock"
-
-
-class SemaphoreConflict(ConsulError):
-    """The prefix is used in a way that does not match this semaphore (another limit, or the
-    ``.lock`` key is not a semaphore document)."""
 
 
 def _check_limit(limit: object) -> int:
@@ -60,12 +55,12 @@ class Semaphore(SessionHold):
         limit: int,
         *,
         value: bytes | str = b"",
-        ttl: float = 15.0,
-        lock_delay: float = 0.0,
+        ttl: Duration = 15.0,
+        lock_delay: Duration = 0.0,
         session_name: str | None = None,
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
-        wait: str | float | timedelta = "5m",
+        wait: Duration = "5m",
     ) -> None:
         # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
         check_key(prefix, "prefix")
