@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._rules import JITTER_FRACTION, parse_go_duration
-from ._http import ApiError, Call, meta_headers
-from ._state import WatchSet
+from .server.wire import ApiError, Call, meta_headers
+from .state.store import WatchSet
 
 __all__ = [
     "QueryOptions",

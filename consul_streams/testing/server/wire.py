@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from ._state import StateStore
+    from ..state.store import StateStore
 
 __all__ = [
     "JSON_TYPE",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._state import StateStore
+    from .store import StateStore
 
 __all__ = ["MAX_LOCK_DELAY", "KVEntry", "KVState"]
 
