@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from consul_streams._config import PathArg, resolve_settings
+from consul_streams._query import Transport
 from consul_streams._transport import AiohttpTransport
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
@@ -39,6 +40,10 @@ class Consul:
     ``async with Consul() as consul:``. ``timeout`` is the default read timeout (blocking
     reads derive theirs from ``wait``); ``max_connections`` caps concurrent requests.
 
+    ``transport``: send requests through this :class:`~consul_streams.Transport` instead of
+    aiohttp (``consul_streams.testing.MockTransport(handler)`` in unit tests); the client
+    closes it in :meth:`aclose`.
+
     Endpoints: ``kv``, ``catalog``, ``health``, ``agent``, ``event``, ``session``,
     ``status``, ``txn``.
     """
@@ -61,7 +66,17 @@ class Consul:
         key: PathArg | None = None,
         tls_server_name: str | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: Transport | None = None,
     ) -> None:
+        if transport is not None:
+            if not (callable(getattr(transport, "send", None)) and hasattr(transport, "identity")):
+                raise InvalidArgument(
+                    "transport",
+                    "expected a Transport (send(), identity), e.g. "
+                    f"consul_streams.testing.MockTransport; got {type(transport).__name__}",
+                )
+            if session is not None:
+                raise InvalidArgument("session", "cannot be given together with transport=")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgument(
                 "session",
@@ -87,7 +102,7 @@ class Consul:
         self.datacenter: str | None = settings.datacenter
         self.consistency: Consistency = settings.consistency
         self.timeout: float = settings.timeout
-        self.transport = AiohttpTransport(
+        self.transport: Transport = transport or AiohttpTransport(
             settings.address,
             token=settings.token,
             datacenter=settings.datacenter,
@@ -124,11 +139,14 @@ class Consul:
 
     @property
     def closed(self) -> bool:
-        return self.transport.closed
+        return bool(getattr(self.transport, "closed", False))
 
     async def aclose(self) -> None:
-        """Close the HTTP session this client created (a caller's session stays open)."""
-        await self.transport.aclose()
+        """Close the HTTP session this client created (a caller's session stays open), or
+        the ``transport=`` given."""
+        aclose = getattr(self.transport, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     async def __aenter__(self) -> Consul:
         return self
@@ -142,13 +160,13 @@ class Consul:
         await self.aclose()
 
     def __repr__(self) -> str:
-        token = "set" if self.transport.has_token else "none"
+        token = "set" if getattr(self.transport, "has_token", False) else "none"
         return f"<Consul {self.address} dc={self.datacenter!r} token={token}>"
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         # Warn, never close: closing needs the loop, which may be gone or another one.
         transport = self.__dict__.get("transport")
-        if transport is not None and transport.owns_open_session:
+        if transport is not None and getattr(transport, "owns_open_session", False):
             _warn(
                 f"unclosed {self!r}: use 'async with Consul(...)' or 'await consul.aclose()'",
                 ResourceWarning,
