@@ -62,6 +62,7 @@ from consul_streams.typing import (
 from consul_streams.watch import (
     Backoff,
     RateLimit,
+    WatchIterator,
     WatchStats,
     WatchStream,
     watch,
@@ -124,6 +125,7 @@ __all__ = [
     "TxnResponse",
     "TxnResult",
     "VirtualClock",
+    "WatchIterator",
     "WatchStats",
     "WatchStream",
     "Weights",

@@ -27,7 +27,15 @@ from consul_streams._share import Subscription, subscribe
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Duration, Meta
 
-__all__ = ["DEFAULT_RATE_LIMIT", "Backoff", "RateLimit", "WatchStats", "WatchStream", "watch"]
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "Backoff",
+    "RateLimit",
+    "WatchIterator",
+    "WatchStats",
+    "WatchStream",
+    "watch",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("consul_streams.watch")
@@ -115,8 +123,9 @@ class _Consumer:
         return stats
 
 
-class _WatchStreamer(Streamer[T]):
-    """A streamer that is its own context, so plain ``async for`` over a watch is clean.
+class WatchIterator(Streamer[T]):
+    """One iteration of a watch (an aiostream ``Streamer``) that is its own context, so plain
+    ``async for`` over a watch is clean; ``stats`` counts this iteration.
 
     aiostream warns when a streamer is iterated outside ``async with``; for a watch, iterating
     is the context: the first ``anext()`` enters it (through aiostream's public
@@ -130,7 +139,7 @@ class _WatchStreamer(Streamer[T]):
         self._entered = False
         self._closed = False
 
-    async def __aenter__(self) -> _WatchStreamer[T]:
+    async def __aenter__(self) -> WatchIterator[T]:
         if self._closed:
             raise RuntimeError("this watch iterator is closed and cannot be iterated")
         if not self._entered:
@@ -188,25 +197,25 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         self.share = share
         self.events = events
         self._consumer: _Consumer | None = None
-        self._entered: _WatchStreamer[tuple[T, Meta]] | None = None
+        self._entered: WatchIterator[tuple[T, Meta]] | None = None
         super().__init__(self._factory)
 
     def _factory(self) -> AsyncIterator[tuple[T, Meta]]:
         return _Consumer(self).run()
 
-    def _streamer(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def _streamer(self) -> WatchIterator[tuple[T, Meta]]:
         # Not next(self._generator): aiostream keeps the first iterator referenced from the
         # stream until the next iteration, which would delay closing a watch left by `break`.
         consumer = self._consumer = _Consumer(self)
-        return _WatchStreamer(consumer.run(), consumer)
+        return WatchIterator(consumer.run(), consumer)
 
-    def __aiter__(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def __aiter__(self) -> WatchIterator[tuple[T, Meta]]:
         return self._streamer()
 
-    def stream(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def stream(self) -> WatchIterator[tuple[T, Meta]]:
         return self._streamer()
 
-    async def __aenter__(self) -> _WatchStreamer[tuple[T, Meta]]:  # type: ignore[override]
+    async def __aenter__(self) -> WatchIterator[tuple[T, Meta]]:  # type: ignore[override]
         if self._entered is not None:
             raise RuntimeError("this watch is already open; iterate it or watch() again")
         self._entered = self._streamer()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+def _imports(tree: ast.AST, module: str, is_package: bool, modules: Collection[str]) -> set[str]:
     """Every module imported: at module level, in functions and under ``TYPE_CHECKING``."""
     found: set[str] = set()
     base = module if is_package else module.rpartition(".")[0]
@@ -38,8 +39,10 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
             if node.level:
                 anchor = base.rsplit(".", node.level - 1)[0] if node.level > 1 else base
                 target = f"{anchor}.{target}" if target else anchor
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                # ``from pkg import submodule`` depends on the submodule, not on pkg's facade.
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in modules else target)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -52,7 +55,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        imported = _imports(tree, name, path.name == "__init__.py")
+        imported = _imports(tree, name, path.name == "__init__.py", modules)
         # The root package is the curated facade that re-exports everything: a submodule that
         # reaches it (``from consul_streams import ops``) depends on ``ops``, not on the facade.
         graph[name] = {m for m in imported if m in modules and m != PACKAGE and m != name}

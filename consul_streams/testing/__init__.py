@@ -14,5 +14,14 @@ from consul_streams.testing._dev_agent import DevAgent
 from consul_streams.testing._run import run_dev
 from consul_streams.testing.faults import Fault, Faults
 from consul_streams.testing.mock import MockTransport
+from consul_streams.testing.server.dispatch import LoggedRequest
 
-__all__ = ["DevAgent", "Fault", "Faults", "MockTransport", "VirtualClock", "run_dev"]
+__all__ = [
+    "DevAgent",
+    "Fault",
+    "Faults",
+    "LoggedRequest",
+    "MockTransport",
+    "VirtualClock",
+    "run_dev",
+]
