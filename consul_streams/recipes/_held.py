@@ -101,8 +101,9 @@ class SessionHold:
     async def _give_back(self, session: str) -> None:
         raise NotImplementedError
 
-    async def acquire(self, timeout: float | None = None) -> None:
-        """Create the session and wait until held (``timeout`` seconds at most)."""
+    async def acquire(self, timeout: Duration | None = None) -> None:
+        """Create the session and wait until held (``timeout`` at most)."""
+        timeout_s = None if timeout is None else parse_duration(timeout, "timeout")
         if self.held:
             raise InvalidArgument(self.kind, f"{self!r} is already held")
         self.lost = asyncio.Event()
@@ -112,7 +113,7 @@ class SessionHold:
             name=self._name, ttl=self._ttl, behavior=self._behavior, lock_delay=self._lock_delay
         )
         try:
-            await asyncio.wait_for(self._take(session), timeout)
+            await asyncio.wait_for(self._take(session), timeout_s)
         except BaseException:
             await self._destroy(session)
             raise

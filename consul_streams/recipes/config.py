@@ -11,7 +11,6 @@ import logging
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -109,7 +108,7 @@ def config_events(
     debounce: Duration | None = 0.1,
     max_wait: Duration | None = None,
     clock: Clock | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     rate_limit: RateLimit | None = BURST_RATE_LIMIT,
     retry: Callable[[ConsulError], bool] | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,

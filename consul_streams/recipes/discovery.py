@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._parse import parse_duration
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.recipes._instances import (
     Instance,
@@ -20,6 +20,7 @@ from consul_streams.recipes._instances import (
     diff_instances,
     instance_from_entry,
 )
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
     import random
@@ -73,7 +74,7 @@ def watch_instances(
     node_meta: Mapping[str, str] | None = None,
     near: str | None = None,
     filter: str | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     clock: Clock | None = None,
 ) -> AsyncGenerator[ServiceUpdate, None]:
     """Yield the instances of ``service`` first, then after every change of the list.
@@ -117,7 +118,7 @@ def watch_services(
     client: Consul,
     *,
     filter: str | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     clock: Clock | None = None,
 ) -> AsyncGenerator[ServicesUpdate, None]:
     """Yield the catalog's service names and tags, then every change: one long-poll for the
@@ -201,8 +202,9 @@ class ServiceInstances:
         self._check_failed()
         return self._picker.pick()
 
-    async def wait_for_instance(self, timeout: float | None = None) -> Instance:
-        """Pick once an instance is healthy, waiting at most ``timeout`` seconds."""
+    async def wait_for_instance(self, timeout: Duration | None = None) -> Instance:
+        """Pick once an instance is healthy, waiting at most ``timeout``."""
+        timeout_s = None if timeout is None else parse_duration(timeout, "timeout")
 
         async def wait() -> Instance:
             async with self._changed:
@@ -211,7 +213,7 @@ class ServiceInstances:
                     await self._changed.wait()
             return self.pick()
 
-        return await asyncio.wait_for(wait(), timeout)
+        return await asyncio.wait_for(wait(), timeout_s)
 
     async def updated(self) -> ServiceUpdate:
         """Wait for the next update of the list."""
