@@ -15,7 +15,8 @@ collects values). How a value splits into items, and what names an item, is the
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, overload
 
@@ -28,7 +29,15 @@ from consul_streams._identity import Identity
 from consul_streams._ops_support import UNSET, OpStream, Puller, join, operator_pipe, split
 from consul_streams._parse import parse_positive_duration
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.typing import Duration, Filter, KVEntry, Meta, parse_filter
+from consul_streams.typing import (
+    Duration,
+    Filter,
+    KVEntry,
+    Mapping,
+    MappingMeta,
+    Meta,
+    parse_filter,
+)
 
 __all__ = [
     "DecodePipe",
@@ -84,7 +93,7 @@ _NAME_PATHS: tuple[tuple[str, ...], ...] = (
 
 def _lookup(item: Any, path: tuple[str, ...]) -> Any:
     for part in path:
-        if not isinstance(item, Mapping) or part not in item:
+        if not isinstance(item, MappingABC) or part not in item:
             return UNSET
         item = item[part]
     return item
@@ -93,7 +102,7 @@ def _lookup(item: Any, path: tuple[str, ...]) -> Any:
 def _guess_name(item: Any, paths: tuple[tuple[str, ...], ...]) -> str | None:
     if isinstance(item, str):
         return item
-    if isinstance(item, Mapping):
+    if isinstance(item, MappingABC):
         for path in paths:
             found = _lookup(item, path)
             if isinstance(found, str):
@@ -124,7 +133,7 @@ def _filter_guessed(
 
     if value is None:
         return None
-    if isinstance(value, Mapping):
+    if isinstance(value, MappingABC):
         if _guess_name(value, paths) is not None:  # one object (e.g. a KV entry): it or None
             return value if keep(value) else None
         return {k: v for k, v in value.items() if isinstance(k, str) and pattern.search(k)}
@@ -317,7 +326,7 @@ _PLAIN_MAPPING = Identity("mapping")
 
 
 def _plain_identity(value: Any) -> Identity:
-    return _PLAIN_MAPPING if isinstance(value, Mapping) else _PLAIN_LIST
+    return _PLAIN_MAPPING if isinstance(value, MappingABC) else _PLAIN_LIST
 
 
 def keyed(items: list[Any], identity: Identity) -> dict[Hashable, Any]:
@@ -428,7 +437,7 @@ def values() -> ValuesPipe:
 
 
 def _decode_one(value: Any, fmt: str | Decoder, identity: Identity | None) -> Any:
-    def entry(e: Mapping[str, Any]) -> Any:
+    def entry(e: MappingABC[str, Any]) -> Any:
         return decode_value(bytes(e.get("Value") or b""), fmt, str(e["Key"]))
 
     if value is None:
@@ -437,7 +446,7 @@ def _decode_one(value: Any, fmt: str | Decoder, identity: Identity | None) -> An
         return decode_value(bytes(value), fmt)
     if identity is not None and identity.shape == "one":
         return entry(value)
-    if isinstance(value, Mapping) and "Key" in value:
+    if isinstance(value, MappingABC) and "Key" in value:
         return entry(value)
     if isinstance(value, (list, tuple)):
         return {str(e["Key"]): entry(e) for e in value}
@@ -459,11 +468,11 @@ class DecodePipe(Protocol):
     @overload
     def __call__(
         self, source: AsyncIterable[tuple[list[KVEntry], Meta]], /
-    ) -> Stream[tuple[dict[str, Any], Meta]]: ...
+    ) -> Stream[MappingMeta]: ...
     @overload
     def __call__(self, source: AsyncIterable[tuple[Any, Meta]], /) -> Stream[tuple[Any, Meta]]: ...
     @overload
-    def __call__(self, source: AsyncIterable[list[KVEntry]], /) -> Stream[dict[str, Any]]: ...
+    def __call__(self, source: AsyncIterable[list[KVEntry]], /) -> Stream[Mapping]: ...
     @overload
     def __call__(self, source: AsyncIterable[Any], /) -> Stream[Any]: ...
 
@@ -510,7 +519,7 @@ async def _combine(sources: dict[str, AsyncIterable[Any]]) -> AsyncIterator[dict
                 yield dict(current)
 
 
-def combine(**streams: AsyncIterable[Any]) -> Stream[dict[str, Any]]:
+def combine(**streams: AsyncIterable[Any]) -> Stream[Mapping]:
     """A stream of ``{name: latest value}`` of several streams, once all have a first value.
 
     ``(value, meta)`` pairs contribute their value. A dict equal to the last emitted one is not

@@ -1,9 +1,12 @@
 """The seed's polymorphic input types, their parsers, and :class:`Meta`.
 
+``Mapping`` here is the seed's name for a JSON object (``dict[str, Any]``); the ABC is imported
+as ``_Mapping``.
+
 Loose at the edge, strict inside: public methods accept the forms named by the aliases below
 (``"2m30s"``, ``timedelta``, ``{"Index": 7}``, ``(meta, "10s")``) and normalise them once with
-the ``parse_*`` functions, which raise :class:`~consul_streams.exceptions.InvalidArgument`
-naming the parameter and the accepted forms.
+the ``parse_*`` functions (owned by ``_parse.py``, re-exported here), which raise
+:class:`~consul_streams.exceptions.InvalidArgument` naming the parameter and the accepted forms.
 
 ``Payload`` decision: ``str`` is accepted and UTF-8 encoded, because KV values and event
 payloads are usually text; ``bytes``, ``bytearray`` and ``memoryview`` pass through as bytes.

@@ -28,9 +28,11 @@ from consul_streams.endpoints._base import (
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import (
     AgentService,
+    Collection,
     Duration,
     HealthCheck,
     Meta,
+    Object,
     parse_duration,
     parse_hash_blocking,
 )
@@ -76,14 +78,14 @@ def _duration(value: object, parameter: str) -> str | None:
 class Agent(Endpoint):
     """``/v1/agent/``: the agent's own view; writes return ``None``."""
 
-    def self(self, *, dc: str | None = None) -> Query[dict[str, Any]]:
+    def self(self, *, dc: str | None = None) -> Query[Object]:
         """The agent's configuration, member record and stats (not blocking)."""
         request = Request("GET", "/v1/agent/self", tuple(common_params(dc)))
         return self._query(request, decode_dict, mode=BlockingMode.NONE)
 
     def members(
         self, *, wan: bool = False, segment: str | None = None, filter: str | None = None
-    ) -> Query[list[dict[str, Any]]]:
+    ) -> Query[Collection]:
         """The serf members this agent sees (LAN pool, or WAN with ``wan=True``)."""
         if not isinstance(wan, bool):
             raise InvalidArgument("wan", f"expected True or False, got {wan!r}")
