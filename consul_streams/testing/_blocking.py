@@ -125,6 +125,8 @@ def _parse_consistency(call: Call, opts: QueryOptions) -> None:
 
 def _parse_cache_control(call: Call, opts: QueryOptions) -> None:
     header = call.request.headers.get("Cache-Control", "")
+    if not header:
+        return
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         name = name.strip().lower()

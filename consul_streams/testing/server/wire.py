@@ -101,8 +101,13 @@ class Call:
         return await self.request.read()
 
 
+_SCALARS = {True: b"true", False: b"false", None: b"null"}
+
+
 def dump_json(data: Any, *, pretty: bool = False) -> bytes:
     """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping."""
+    if data is True or data is False or data is None:  # every KV/session write answers one
+        return _SCALARS[data] + (b"\n" if pretty else b"")
     text = json.dumps(data, indent=4, ensure_ascii=False)
     # Go escapes these inside strings; they can only occur inside strings in JSON text.
     text = (
