@@ -8,6 +8,7 @@ from consul_streams._client import Consul
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import (
     BadRequest,
+    ClientClosed,
     Conflict,
     ConnectError,
     ConsulError,
@@ -54,6 +55,7 @@ __all__ = [
     "Blocking",
     "BlockingMode",
     "CatalogService",
+    "ClientClosed",
     "Conflict",
     "ConnectError",
     "Consistency",
