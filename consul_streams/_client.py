@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from consul_streams._budget import DEFAULT_MIN_HOLD, check_min_hold, slots_for
 from consul_streams._config import PathArg, resolve_settings
 from consul_streams._transport import AiohttpTransport
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.typing import Consistency, Duration
+from consul_streams.typing import Consistency, Duration, parse_duration
 
 if TYPE_CHECKING:
     from consul_streams.recipes.lock import Lock
@@ -38,6 +40,11 @@ class Consul:
     creates its own on the first request and closes it in :meth:`aclose`; use
     ``async with Consul() as consul:``. ``timeout`` is the default read timeout (blocking
     reads derive theirs from ``wait``); ``max_connections`` caps concurrent requests.
+    ``min_hold``: how long a long-poll holds its slot before a watch waiting for one may take
+    it (when there are more watches than long-poll slots; a Duration, default 1s).
+
+    :meth:`aclose` also closes the client's watch engine (:attr:`engine`): every open watch of
+    this client's Queries ends with :class:`~consul_streams.exceptions.ClientClosed`.
 
     Endpoints: ``kv``, ``catalog``, ``health``, ``agent``, ``event``, ``session``,
     ``status``, ``txn``.
@@ -61,6 +68,7 @@ class Consul:
         key: PathArg | None = None,
         tls_server_name: str | None = None,
         environ: Mapping[str, str] | None = None,
+        min_hold: Duration = DEFAULT_MIN_HOLD,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgument(
@@ -83,6 +91,8 @@ class Consul:
             tls_server_name=tls_server_name,
             environ=os.environ if environ is None else environ,
         )
+        self._min_hold = check_min_hold(parse_duration(min_hold, "min_hold"))
+        self._engine: WatchEngine | None = None
         self.address: str = settings.address.url
         self.datacenter: str | None = settings.datacenter
         self.consistency: Consistency = settings.consistency
@@ -123,12 +133,32 @@ class Consul:
         return Lock(self, key, **options)
 
     @property
+    def engine(self) -> WatchEngine:
+        """The watch engine every watch of this client's Queries runs in (created on first use).
+
+        It owns the shared polls, the long-poll budget and their tasks; recipes that wait for a
+        change (locks, semaphores) wait through ``watch()`` and so through it.
+        """
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = WatchEngine(
+                slots=slots_for(self.transport.max_connections),
+                min_hold=self._min_hold,
+                name=f"watch engine of {self!r}",
+            )
+        return engine
+
+    @property
     def closed(self) -> bool:
         return self.transport.closed
 
     async def aclose(self) -> None:
-        """Close the HTTP session this client created (a caller's session stays open)."""
-        await self.transport.aclose()
+        """End this client's watches (:class:`ClientClosed`), then close the HTTP session it
+        created (a caller's session stays open)."""
+        try:
+            await self.engine.aclose()
+        finally:
+            await self.transport.aclose()
 
     async def __aenter__(self) -> Consul:
         return self

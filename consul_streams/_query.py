@@ -10,10 +10,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from consul_streams._rules import read_timeout_for_wait
 from consul_streams.typing import Meta
+
+if TYPE_CHECKING:  # the engine sits above Query; a Query only carries a reference to it
+    from consul_streams._watch_engine import WatchEngine
 
 __all__ = ["BlockingMode", "Query", "Request", "Response", "Transport"]
 
@@ -114,6 +117,9 @@ class Query(Generic[T]):
     #: seconds added to the derived read timeout; None: the transport's default timeout.
     timeout_slack: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the watch engine of the client that built this Query (its shared polls and long-poll
+    #: budget); None for a Query built on a bare transport: each watch of it polls on its own.
+    engine: WatchEngine | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[Any, ...]:
