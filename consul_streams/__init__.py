@@ -10,8 +10,10 @@ from consul_streams._client import Consul
 from consul_streams._clock import Clock, MonotonicClock, VirtualClock
 from consul_streams._identity import Identity
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import (
     BadRequest,
+    ClientClosed,
     ConfigError,
     Conflict,
     ConnectError,
@@ -75,6 +77,7 @@ __all__ = [
     "Blocking",
     "BlockingMode",
     "CatalogService",
+    "ClientClosed",
     "Clock",
     "Collection",
     "CollectionMeta",
@@ -125,6 +128,7 @@ __all__ = [
     "TxnResponse",
     "TxnResult",
     "VirtualClock",
+    "WatchEngine",
     "WatchIterator",
     "WatchStats",
     "WatchStream",

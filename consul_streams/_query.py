@@ -131,6 +131,11 @@ class Query(Generic[T]):
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: how the value splits into named items (what ``ops.diff``/``ops.match`` key by)
     identity: Identity | None = None
+    #: the watch engine of the client that built this Query (its shared polls and long-poll
+    #: budget); None for a Query built on a bare transport: each watch of it polls on its own.
+    #: Typed ``object``: the engine sits above Query, which must not import it even for types
+    #: (tests/test_imports.py); ``watch()`` checks it is a ``WatchEngine``.
+    engine: object | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[Any, ...]:

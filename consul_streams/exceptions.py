@@ -4,6 +4,7 @@
 
     ConsulError
     ├── InvalidArgument (also ValueError)     bad input, raised at call time, nothing sent
+    ├── ClientClosed                          the client was closed: its watches end with this
     ├── TransportError                        the request did not get an HTTP answer
     │   ├── ConnectError                      could not connect / connection reset
     │   └── ReadTimeout (also TimeoutError)   no answer within the read timeout
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "BadRequest",
+    "ClientClosed",
     "ConfigError",
     "Conflict",
     "ConnectError",
@@ -76,6 +78,10 @@ class InvalidArgument(ConsulError, ValueError):
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
+
+
+class ClientClosed(ConsulError):
+    """The client was closed: its open watches end with this, and it sends no new request."""
 
 
 class TransportError(ConsulError):

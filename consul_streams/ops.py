@@ -331,7 +331,7 @@ def _plain_identity(value: Any) -> Identity:
 
 def keyed(items: list[Any], identity: Identity) -> dict[Hashable, Any]:
     """``{key: item}`` in order; a later item with the same key wins."""
-    key_of = identity.key_of
+    key_of = identity.key_function()
     try:
         return {key_of(item): item for item in items}
     except TypeError as exc:

@@ -4,7 +4,9 @@ The engine (``_engine.py``) follows Consul's blocking-query rules for clients: f
 non-blocking, thread ``X-Consul-Index`` (or the content hash), reset to a non-blocking read when
 the index goes backwards or after an error, rate-limit successful rounds with a token bucket,
 retry retriable errors with exponential backoff and full jitter. Identical watches on one
-client share one long-poll (``_share.py``). This module decides, per consumer, what to emit.
+client share one long-poll (``_share.py``) in the client's engine (``_watch_engine.py``), which
+ends them with ``ClientClosed`` when the client closes. This module decides, per consumer, what
+to emit.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from consul_streams._identity import Identity
 from consul_streams._parse import parse_bool, parse_wait
 from consul_streams._query import BlockingMode, Query
 from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT
-from consul_streams._share import Subscription, subscribe
+from consul_streams._share import Subscription
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Duration, Meta
 
@@ -101,7 +104,19 @@ class _Consumer:
 
     async def run(self) -> AsyncIterator[tuple[Any, Meta]]:
         stream = self.stream
-        sub = self.subscription = subscribe(stream.query, stream.config, share=stream.share)
+        engine, own = stream.query.engine, None
+        if not isinstance(engine, WatchEngine):
+            # A Query built on a bare transport has no client engine: poll alone, in an
+            # engine this iteration owns and closes.
+            engine = own = WatchEngine(name=f"watch engine of {stream.query!r}")
+        try:
+            sub = self.subscription = engine.subscribe(
+                stream.query, stream.config, share=stream.share
+            )
+        except BaseException:
+            if own is not None:
+                await own.aclose()
+            raise
         seq = 0
         try:
             while True:
@@ -114,7 +129,11 @@ class _Consumer:
                 self.emits += 1
                 yield item, round_.meta
         finally:
-            await sub.aclose()
+            try:
+                await sub.aclose()
+            finally:
+                if own is not None:
+                    await own.aclose()
 
     def stats(self) -> WatchStats:
         sub = self.subscription

@@ -78,10 +78,14 @@ PUBLIC_MODULES = (
     "consul_streams.testing",
     "consul_streams.typing",
 )
-# Constructors users do not call (``watch()`` builds a WatchStream, iterating it an iterator).
+# Signatures users do not call: ``watch()`` builds a WatchStream, iterating it an iterator.
 NOT_CALLED_BY_USERS = {
     "consul_streams.WatchStream.__init__",
     "consul_streams.WatchIterator.__init__",
+    # The engine's seams for watch() (users reach the engine only to close or inspect it).
+    "consul_streams.WatchEngine.subscribe",
+    "consul_streams.WatchEngine.budget_for",
+    "consul_streams.WatchEngine.budget",
 }
 
 

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import msgspec
@@ -24,6 +24,9 @@ from consul_streams._identity import Identity
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
+
+if TYPE_CHECKING:
+    from consul_streams._watch_engine import WatchEngine
 
 __all__ = [
     "Endpoint",
@@ -265,6 +268,14 @@ def _strings(value: object, parameter: str, *, accepted: str | None = None) -> l
     return list(value)
 
 
+@runtime_checkable
+class _EngineOwner(Protocol):
+    """A client whose watch engine the Queries it builds carry (``Consul``)."""
+
+    @property
+    def engine(self) -> WatchEngine: ...
+
+
 class Endpoint:
     """Base of the endpoint classes: holds the transport and builds Queries and writes."""
 
@@ -296,6 +307,7 @@ class Endpoint:
             index=index,
             wait=wait,
             identity=identity,
+            engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
         )
 
     async def _write(

@@ -25,7 +25,7 @@ from typing import Any
 
 from consul_streams._query import Request, Response
 from consul_streams._transport import map_status
-from consul_streams.exceptions import ConnectError, InvalidArgument
+from consul_streams.exceptions import ClientClosed, InvalidArgument
 
 __all__ = ["Handler", "MockTransport"]
 
@@ -61,7 +61,7 @@ class MockTransport:
         ok_statuses: frozenset[int] = frozenset({200}),
     ) -> Response:
         if self.closed:
-            raise ConnectError("the mock transport is closed")
+            raise ClientClosed("the client (its MockTransport) is closed")
         self.requests.append(request)
         answer: Any = self._handler(request)
         if inspect.isawaitable(answer):
