@@ -219,6 +219,7 @@ def parse_int(
 ) -> int:
     """An int (not a bool) in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        bounds = f">= {minimum}" if maximum == _UINT64_MAX else f"in [{minimum}, {maximum}]"
+        top = "2**64-1" if maximum == _UINT64_MAX else str(maximum)
+        bounds = f"between {minimum} and {top}"
         raise InvalidArgument(parameter, f"expected an int {bounds}; got {_show(value)}")
     return value

@@ -87,8 +87,7 @@ class Agent(Endpoint):
         self, *, wan: bool = False, segment: str | None = None, filter: str | None = None
     ) -> Query[Collection]:
         """The serf members this agent sees (LAN pool, or WAN with ``wan=True``)."""
-        if not isinstance(wan, bool):
-            raise InvalidArgument("wan", f"expected True or False, got {wan!r}")
+        check_bool(wan, "wan")
         params = [("wan", "1")] if wan else []
         if segment is not None:
             if wan:
@@ -275,8 +274,7 @@ class Agent(Endpoint):
 
 
 def _maintenance(enable: object, reason: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(enable, bool):
-        raise InvalidArgument("enable", f"expected True or False, got {enable!r}")
+    check_bool(enable, "enable")
     params = [("enable", "true" if enable else "false")]
     if reason is not None:
         if not isinstance(reason, str):

@@ -10,6 +10,7 @@ from consul_streams._query import Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     NodeMeta,
+    check_bool,
     common_params,
     decode_list,
     filter_params,
@@ -96,8 +97,7 @@ class Health(Endpoint):
 
         With ``passing=True`` only instances whose every check (node checks included) passes.
         """
-        if not isinstance(passing, bool):
-            raise InvalidArgument("passing", f"expected True or False, got {passing!r}")
+        check_bool(passing, "passing")
         path = "/v1/health/service/" + path_segment(name, "name")
         params = [("passing", "1")] if passing else []
         params += tag_params(tag) + near_params(near) + node_meta_params(node_meta)

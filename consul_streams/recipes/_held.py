@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from consul_streams._parse import parse_duration
+from consul_streams._parse import parse_bool, parse_duration
 from consul_streams.endpoints.kv import check_key
 from consul_streams.exceptions import ConsulError, InvalidArgument, LockLost
 from consul_streams.typing import Duration
@@ -61,8 +61,7 @@ class SessionHold:
         self._lock_delay = seconds(lock_delay, "lock_delay")
         if behavior not in ("release", "delete"):
             raise InvalidArgument("behavior", f"expected 'release' or 'delete', got {behavior!r}")
-        if not isinstance(cancel_on_loss, bool):
-            raise InvalidArgument("cancel_on_loss", f"expected a bool, got {cancel_on_loss!r}")
+        parse_bool(cancel_on_loss, "cancel_on_loss")
         from consul_streams._clock import MonotonicClock
 
         self.client = client

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._parse import parse_int
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import InvalidArgument, SemaphoreConflict
+from consul_streams.exceptions import SemaphoreConflict
 from consul_streams.recipes._held import SessionHold
 from consul_streams.typing import Duration
 
@@ -29,9 +30,7 @@ _LOCK_KEY = ".lock"
 
 
 def _check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgument("limit", f"expected an int >= 1, got {limit!r}")
-    return limit
+    return parse_int(limit, "limit", minimum=1)
 
 
 class Semaphore(SessionHold):
