@@ -4,13 +4,15 @@ catalog-wide subscription to the list of services."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._identity import MAPPING
 from consul_streams._parse import parse_duration
 from consul_streams.exceptions import InvalidArgument
+from consul_streams.ops import diff_keyed, keyed
 from consul_streams.recipes._instances import (
     Instance,
     InstanceDiff,
@@ -133,6 +135,10 @@ def watch_services(
     return _services_updates(watch(client.catalog.services(**kwargs), wait=wait, clock=clock))
 
 
+def keyed_services(services: dict[str, tuple[str, ...]]) -> dict[Hashable, Any]:
+    return keyed(MAPPING.items(services), MAPPING)
+
+
 async def _services_updates(
     stream: WatchStream[dict[str, list[str]]],
 ) -> AsyncGenerator[ServicesUpdate, None]:
@@ -143,11 +149,12 @@ async def _services_updates(
             now = {name: tuple(tags or ()) for name, tags in services.items()}
             if not first and now == previous:
                 continue
+            change = diff_keyed(keyed_services(previous), keyed_services(now), MAPPING)
             update = ServicesUpdate(
                 services=MappingProxyType(dict(now)),
-                added=tuple(sorted(set(now) - set(previous))),
-                removed=tuple(sorted(set(previous) - set(now))),
-                changed=tuple(sorted(n for n in now if n in previous and previous[n] != now[n])),
+                added=tuple(sorted(name for name, _ in change.added)),
+                removed=tuple(sorted(name for name, _ in change.removed)),
+                changed=tuple(sorted(name for (name, _), _ in change.changed)),
                 index=meta.index,
             )
             first, previous = False, now
