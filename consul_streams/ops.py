@@ -366,11 +366,11 @@ async def _diff(
     async with streamcontext(source) as streamer:
         async for item in streamer:
             value, meta = split(item)
-            declared = identity if identity is not None else _plain_identity(value)
-            if key is not None:
-                declared = Identity("one" if declared.shape == "one" else "list", key=key)
-            current = keyed(declared.items(value), declared)
-            change = diff_keyed(previous or {}, current, declared)
+            shape = identity if identity is not None else _plain_identity(value)
+            # key= replaces how items are named, not how the value splits into items.
+            keying = shape if key is None else Identity("list", key=key)
+            current = keyed(shape.items(value), keying)
+            change = diff_keyed(previous or {}, current, keying)
             first, previous = previous is None, current
             if first or change:
                 yield join(change, meta)

@@ -202,6 +202,14 @@ async def test_diff_keys_each_collection_once() -> None:
     assert len(seen) == 6
 
 
+async def test_diff_key_names_the_pairs_of_a_mapping() -> None:
+    """``key=`` changes how items are named, not how a mapping splits into (key, value) items."""
+    rounds = [{"web": ["v1"]}, {"WEB": ["v1"], "db": []}]
+    [_, d] = await run(rounds, ops.diff(key=lambda pair: pair[0].lower()))
+    assert d.added == [("db", [])]
+    assert d.changed == [(("web", ["v1"]), ("WEB", ["v1"]))]
+
+
 async def test_diff_with_custom_key() -> None:
     [_, d] = await run([[1, 2], [2, 3]], ops.diff(key=lambda x: x))
     assert (d.added, d.removed) == ([3], [1])
