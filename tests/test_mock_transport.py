@@ -6,9 +6,10 @@ import asyncio
 import base64
 import json
 
+import aiohttp
 import pytest
 
-from consul_streams import Consul, PermissionDenied, Request, Response, watch
+from consul_streams import ClientClosed, Consul, PermissionDenied, Request, Response, watch
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.testing import MockTransport
 
@@ -80,3 +81,28 @@ def test_bad_transport_arguments_name_the_parameter() -> None:
         Consul(transport=object(), environ={})  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match=r"^handler: "):
         MockTransport("not callable")  # type: ignore[arg-type]
+
+
+async def test_session_and_transport_exclude_each_other() -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(InvalidArgument, match=r"^session: .*transport"):
+            Consul(transport=MockTransport(lambda r: Response(200, {}, b"")), session=session)
+
+
+async def test_closing_the_client_ends_its_watches_and_requests_with_client_closed() -> None:
+    async def handler(request: Request) -> Response:
+        if ("index", "7") in request.params:
+            await asyncio.Event().wait()  # the long-poll the close interrupts
+        return kv_answer("k", b"1", 7)
+
+    mock = MockTransport(handler)
+    client = Consul(transport=mock, environ={})
+    stream = watch(client.kv.get("k"), wait="10s", rate_limit=None).stream()
+    await asyncio.wait_for(anext(stream), 5)
+    await client.aclose()
+    with pytest.raises(ClientClosed):
+        await asyncio.wait_for(anext(stream), 5)
+    await stream.aclose()
+    assert client.closed
+    with pytest.raises(ClientClosed):
+        await client.kv.get("k")
