@@ -61,14 +61,14 @@ def parse_bool(value: object, parameter: str) -> bool:
 
 
 def parse_timedelta(value: object, parameter: str) -> timedelta:
-    """A `Duration`` as a timedelta (not negative)."""
+    """A ``Duration`` as a timedelta (not negative)."""
     if isinstance(value, timedelta):
         return value
     return timedelta(seconds=parse_duration(value, parameter))
 
 
 def parse_index(value: object, parameter: str = "index") -> int:
-    """Normalise an `ObjectIndex`` to an int in Consul's uint64 range."""
+    """Normalise an ``ObjectIndex`` to an int in Consul's uint64 range."""
     if isinstance(value, Mapping) and "Index" in value:  # a Meta is one too
         inner = value["Index"]
         if isinstance(inner, (int, str)):
@@ -83,7 +83,7 @@ def parse_index(value: object, parameter: str = "index") -> int:
 
 
 def parse_id(value: object, parameter: str) -> str:
-    """Normalise an `ObjectID`` (a non-empty str or a mapping with an ``ID``) to a str."""
+    """Normalise an ``ObjectID`` (a non-empty str or a mapping with an ``ID``) to a str."""
     candidate = value["ID"] if isinstance(value, Mapping) and "ID" in value else value
     if isinstance(candidate, str) and candidate:
         return candidate
@@ -93,7 +93,7 @@ def parse_id(value: object, parameter: str) -> str:
 
 
 def parse_duration(value: object, parameter: str, *, allow_negative: bool = False) -> float:
-    """Normalise a `Duration`` to seconds; negatives only with ``allow_negative``."""
+    """Normalise a ``Duration`` to seconds; negatives only with ``allow_negative``."""
     seconds: float
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
@@ -116,10 +116,10 @@ def parse_duration(value: object, parameter: str, *, allow_negative: bool = Fals
 
 
 def parse_blocking(value: object, parameter: str = "watch") -> tuple[int, float | None]:
-    """Normalise a `Blocking`` seed to ``(index, wait_seconds_or_None)``.
+    """Normalise a ``Blocking`` seed to ``(index, wait_seconds_or_None)``.
 
-    Accepts an `ObjectIndex`` (including a ``Meta``) or a 2-tuple
-    ``(index, wait)`` whose wait is a `Duration`` or None (the server default).
+    Accepts an ``ObjectIndex`` (including a ``Meta``) or a 2-tuple
+    ``(index, wait)`` whose wait is a ``Duration`` or None (the server default).
     """
     if isinstance(value, tuple):
         if len(value) != 2:
@@ -154,7 +154,7 @@ def parse_hash_blocking(value: object, parameter: str = "watch") -> tuple[str, f
 def parse_consistency(
     value: object, parameter: str = "consistency"
 ) -> Literal["default", "consistent", "stale"]:
-    """Check a `Consistency`` mode: ``"default"``, ``"consistent"`` or ``"stale"``."""
+    """Check a ``Consistency`` mode: ``"default"``, ``"consistent"`` or ``"stale"``."""
     if value == "default" and isinstance(value, str):
         return "default"
     if value == "consistent" and isinstance(value, str):
@@ -167,7 +167,7 @@ def parse_consistency(
 
 
 def parse_filter(value: object, parameter: str) -> re.Pattern[str]:
-    """Normalise a `Filter`` (a regex string or a compiled str pattern) to a pattern."""
+    """Normalise a ``Filter`` (a regex string or a compiled str pattern) to a pattern."""
     if isinstance(value, re.Pattern):
         if isinstance(value.pattern, str):
             return value
@@ -183,7 +183,7 @@ def parse_filter(value: object, parameter: str) -> re.Pattern[str]:
 
 
 def parse_payload(value: object, parameter: str) -> bytes:
-    """Normalise a `Payload`` to bytes (a str is UTF-8 encoded)."""
+    """Normalise a ``Payload`` to bytes (a str is UTF-8 encoded)."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
@@ -196,7 +196,7 @@ def parse_payload(value: object, parameter: str) -> bytes:
 
 
 def parse_positive_duration(value: object, parameter: str) -> float:
-    """A :data:`Duration` that must be above zero (debounce quiet, intervals), in seconds."""
+    """A ``Duration`` that must be above zero (debounce quiet, intervals), in seconds."""
     seconds = parse_duration(value, parameter)
     if seconds <= 0:
         raise InvalidArgument(parameter, f"expected a positive duration, got {_show(value)}")
