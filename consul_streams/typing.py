@@ -136,7 +136,7 @@ class Meta(_Mapping[str, object]):
     def __init__(
         self,
         *,
-        index: int = 0,
+        index: ObjectIndex = 0,
         known_leader: bool = False,
         last_contact: timedelta | float = timedelta(0),
         content_hash: str | None = None,
