@@ -39,10 +39,10 @@ from consul.base import Response as PyConsulResponse
 from consul.callback import CB
 
 from benchmarks._common import machine, print_table
+from consul_streams._diff import diff_keyed, keyed
 from consul_streams._identity import KV_ENTRIES
 from consul_streams._query import Response
 from consul_streams.endpoints.kv import _decode_entries
-from consul_streams.ops import diff_keyed, keyed
 
 Body = tuple[bytes, bytes]  # (previous answer, answer with one key changed)
 

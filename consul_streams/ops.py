@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from aiostream import stream as aiostream_stream
 from aiostream.core import Stream, streamcontext
 
 from consul_streams._clock import Clock, MonotonicClock
 from consul_streams._decode import Decoder, Format, check_format, decode_value
+from consul_streams._diff import Diff, diff_keyed, keyed, plain_identity
 from consul_streams._identity import Identity
 from consul_streams._ops_support import UNSET, OpStream, Puller, join, operator_pipe, split
 from consul_streams._parse import parse_positive_duration
@@ -304,60 +304,6 @@ def distinct(key: Callable[[Any], object] | None = None) -> Pipe[T]:
 # --- diff --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Diff(Generic[I]):
-    """Changes between two consecutive collections: items added, removed, changed (old, new).
-
-    For a mapping (``catalog.services()``) the items are its ``(key, value)`` pairs.
-    """
-
-    added: list[I] = field(default_factory=list)
-    removed: list[I] = field(default_factory=list)
-    changed: list[tuple[I, I]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-# What a diff of a value without a declared identity keys by: a mapping's keys, or the items
-# themselves; never field names.
-_PLAIN_LIST = Identity("list")
-_PLAIN_MAPPING = Identity("mapping")
-
-
-def _plain_identity(value: Any) -> Identity:
-    return _PLAIN_MAPPING if isinstance(value, MappingABC) else _PLAIN_LIST
-
-
-def keyed(items: list[Any], identity: Identity) -> dict[Hashable, Any]:
-    """``{key: item}`` in order; a later item with the same key wins."""
-    key_of = identity.key_function()
-    try:
-        return {key_of(item): item for item in items}
-    except TypeError as exc:
-        raise TypeError(
-            f"diff() cannot key these items ({exc}): pass key=, or diff a watch() of an "
-            "endpoint read, which declares its items' identity"
-        ) from None
-
-
-def diff_keyed(
-    before: dict[Hashable, Any], after: dict[Hashable, Any], identity: Identity
-) -> Diff[Any]:
-    """The Diff between two collections already keyed by :func:`keyed`."""
-    added: list[Any] = []
-    changed: list[tuple[Any, Any]] = []
-    is_changed = identity.changed
-    for k, item in after.items():
-        old = before.get(k, UNSET)
-        if old is UNSET:
-            added.append(item)
-        elif is_changed(old, item):
-            changed.append((old, item))
-    removed = [item for k, item in before.items() if k not in after]
-    return Diff(added=added, removed=removed, changed=changed)
-
-
 async def _diff(
     source: AsyncIterable[Any], identity: Identity | None, key: Callable[[Any], Hashable] | None
 ) -> AsyncIterator[Any]:
@@ -366,7 +312,7 @@ async def _diff(
     async with streamcontext(source) as streamer:
         async for item in streamer:
             value, meta = split(item)
-            shape = identity if identity is not None else _plain_identity(value)
+            shape = identity if identity is not None else plain_identity(value)
             # key= replaces how items are named, not how the value splits into items.
             keying = shape if key is None else Identity("list", key=key)
             current = keyed(shape.items(value), keying)

@@ -10,10 +10,11 @@ import pytest
 from aiostream import stream
 
 from consul_streams import _identity, ops
+from consul_streams._diff import diff_keyed, keyed
 from consul_streams._identity import Identity
 from consul_streams._ops_support import OpStream
 from consul_streams.exceptions import DecodeError, InvalidArgument
-from consul_streams.ops import Diff, diff_keyed, keyed
+from consul_streams.ops import Diff
 from consul_streams.typing import Meta
 
 

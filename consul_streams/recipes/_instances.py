@@ -13,9 +13,9 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal
 
+from consul_streams._diff import diff_keyed, keyed
 from consul_streams._identity import Identity
 from consul_streams.exceptions import InvalidArgument, NoHealthyInstances
-from consul_streams.ops import diff_keyed, keyed
 
 __all__ = [
     "Instance",

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._diff import diff_keyed, keyed
 from consul_streams._identity import MAPPING
 from consul_streams._parse import parse_duration
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.ops import diff_keyed, keyed
 from consul_streams.recipes._instances import (
     Instance,
     InstanceDiff,
