@@ -61,12 +61,12 @@ def diff_keyed(
     """The Diff between two collections already keyed by :func:`keyed`."""
     added: list[Any] = []
     changed: list[tuple[Any, Any]] = []
-    is_changed = identity.changed
+    version = identity.version  # the change test, read once (thousands of items)
     for k, item in after.items():
         old = before.get(k, _UNSET)
         if old is _UNSET:
             added.append(item)
-        elif is_changed(old, item):
+        elif (version(old) != version(item)) if version is not None else (old != item):
             changed.append((old, item))
     removed = [item for k, item in before.items() if k not in after]
     return Diff(added=added, removed=removed, changed=changed)
