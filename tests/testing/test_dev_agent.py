@@ -26,6 +26,8 @@ def test_public_names() -> None:
         "Fault",
         "FaultProxy",
         "Faults",
+        "LoggedRequest",
+        "MockTransport",
         "ProxiedConnection",
         "VirtualClock",
         "run_dev",
