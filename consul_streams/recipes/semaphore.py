@@ -20,7 +20,7 @@ from consul_streams.recipes._lease import SessionLease
 from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
     from consul_streams._health import HealthMonitor
     from consul_streams._shapes import KVEntry
