@@ -26,8 +26,11 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
+import logging
 import random
 import statistics
 import sys
@@ -231,7 +234,22 @@ def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, lis
     return rss_grows or fd_grows, lines
 
 
+class _CountWarnings(logging.Handler):
+    """Counts the watches' WARNING lines (one per watch per fault) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 async def run(args: argparse.Namespace) -> int:
+    warnings = _CountWarnings()
+    watch_log = logging.getLogger("consul_streams.watch")
+    watch_log.addHandler(warnings)
+    watch_log.propagate = False
     lags: list[float] = []
     mid_snapshot: tracemalloc.Snapshot | None = None
     fault_snapshot: tracemalloc.Snapshot | None = None
@@ -278,6 +296,8 @@ async def run(args: argparse.Namespace) -> int:
                         # Count live memory: closing a watch leaves reference cycles that only
                         # a full collection frees, and 10 minutes may hold none.
                         gc.collect()
+                    if args.trim:
+                        _malloc_trim()
                         paused_until[0] = asyncio.get_running_loop().time()
                     window, lags[:] = lags[:], []
                     await agent.clear_requests()
@@ -325,12 +345,22 @@ async def run(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     print(f"convergence after the last write: {'all watches' if converged else 'FAILED'}")
+    print(f"watch warnings logged: {warnings.count} ({faults} faults)")
     if args.quick:
         print("verdict: informational only (--quick is too short to judge a trend)")
         return 0 if converged else 1
     ok = converged and not grows
     print(f"verdict: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
+
+
+def _malloc_trim() -> None:
+    """Give glibc's free heap pages back to the OS (RSS then counts live memory only)."""
+    name = ctypes.util.find_library("c")
+    if name is not None:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
 
 
 def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, when: str) -> None:
@@ -418,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         type=_duration,
         default=0.0,
         help="seconds between connection-reset faults (0: none)",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="malloc_trim(0) before each sample: RSS without glibc's retained free pages",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
     parser.add_argument(

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from consul_streams._budget import Lease, LongPollBudget, budget_for
+from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
 from consul_streams._health import HealthMonitor
-from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index
+from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index, detach
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
@@ -141,7 +141,9 @@ class PollConfig:
     rng: random.Random
 
     def sharing_key(self) -> Hashable:
-        return (self.wait, self.rate_limit, self.backoff, self.retry, id(self.clock), id(self.rng))
+        # The clock and RNG themselves (hashed by identity), never their id(): an id can be
+        # re-used by a new object once the old one is collected.
+        return (self.wait, self.rate_limit, self.backoff, self.retry, self.clock, self.rng)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ class Round:
 class Poller:
     """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
 
-    def __init__(self, query: Query[Any], config: PollConfig) -> None:
+    def __init__(
+        self, query: Query[Any], config: PollConfig, budget: LongPollBudget | None = None
+    ) -> None:
+        """``budget``: the owning engine's long-poll budget (None: long-polls are not limited)."""
         self.query = query
         self.config = config
         self.stats = WatchStats()
@@ -167,7 +172,7 @@ class Poller:
         self._seq = 0
         self._previous: tuple[Any] | None = None
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
-        self._budget: LongPollBudget | None = None
+        self._budget = budget
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
         #: failing, since when, the last error: published for recipes and ``stream.health``
@@ -257,6 +262,25 @@ class Poller:
         # Python >= 3.11 counts cancel requests: more than ours means a real one arrived too.
         return uncancel is None or uncancel() == 0
 
+    def _failed(self, exc: ConsulError) -> float:
+        """Count and report a failed attempt; the backoff delay, or raise ``exc`` if final."""
+        kind = type(exc).__name__
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        retrying = self._should_retry(exc)
+        # A retried error is kept (health) but never raised: drop its frames.
+        self.health.failed(detach(exc) if retrying else exc, retrying=retrying)
+        if not retrying:
+            self._failure_log.failed(exc, retrying=False)
+            raise exc
+        delay = self.config.backoff.delay(self._failures, self.config.rng)
+        self._failure_log.failed(exc, retrying=True, delay=delay)
+        self._failures += 1
+        self.stats.retries += 1
+        # After an error the agent may have restarted: the next read must not block.
+        self._index, self._hash = 0, None
+        log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+        return delay
+
     async def run(self, publish: Callable[[Round], bool]) -> None:
         """Poll until cancelled; raise the first error the retry policy does not retry.
 
@@ -264,27 +288,17 @@ class Poller:
         its next request, so the consumers get the value before a new request goes out.
         """
         clock = self.config.clock
-        self._budget = budget_for(self.query.transport, clock)
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
+            delay: float | None = None
             try:
                 value, meta = await self._fetch()
             except ConsulError as exc:
-                kind = type(exc).__name__
-                self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
-                retrying = self._should_retry(exc)
-                self.health.failed(exc, retrying=retrying)
-                if not retrying:
-                    self._failure_log.failed(exc, retrying=False)
-                    raise
-                delay = self.config.backoff.delay(self._failures, self.config.rng)
-                self._failure_log.failed(exc, retrying=True, delay=delay)
-                self._failures += 1
-                self.stats.retries += 1
-                # After an error the agent may have restarted: the next read must not block.
-                self._index, self._hash = 0, None
-                log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+                delay = self._failed(exc)  # raises what is not retried
+            if delay is not None:
+                # Slept outside the except block: the error (its frames, the failed request's
+                # connection and buffers) is not kept alive through the backoff.
                 await clock.sleep(delay)
                 continue
             if self._failures:

@@ -45,6 +45,7 @@ __all__ = [
     "WATCH_NONBLOCKING_TIMEOUT",
     "FailureLog",
     "check_index",
+    "detach",
     "hint",
     "policy_retry",
     "widen",
@@ -100,6 +101,22 @@ def widen(retry: RetryPolicy | None) -> RetryPolicy | None:
         return exc.retriable or bool(retry(exc))
 
     return combined
+
+
+def detach(exc: ConsulError) -> ConsulError:
+    """``exc`` without its tracebacks (and its causes'), for keeping after it was handled.
+
+    A retried error lives on in the watch's health as ``last_error``; its traceback would keep
+    every frame of the failed request alive (the connection, the buffers, aiohttp's objects):
+    measured at ~120 blocks per watch after an agent restart, held until the next error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 def check_index(meta: Meta, what: object) -> None:

@@ -190,3 +190,17 @@ async def test_health_is_checked_at_call_time() -> None:
 
     with pytest.raises(InvalidArgument, match=r"^health: "):
         watch(kv_query(FakeTransport()), health=object())  # type: ignore[arg-type]
+
+
+def test_consuls_500_for_a_bad_filter_is_a_bad_request() -> None:
+    """Consul sends go-bexpr's CreateFilter error back as a plain RPC error, i.e. a 500
+    (agent/http.go wrap: errors that are not ACL errors are 500; consul-api.md section 2)."""
+    from consul_streams._transport import map_status
+
+    body = b"Failed to create boolean expression evaluator: 1:5 (4): no match found"
+    error = map_status(500, body, method="GET", url="/v1/catalog/services", secret=None)
+    assert isinstance(error, BadRequest)
+    assert not error.retriable
+    assert error.status == 500
+    other = map_status(500, b"rpc error: No cluster leader", method="GET", url="/", secret=None)
+    assert isinstance(other, ServerError)

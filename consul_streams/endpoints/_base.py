@@ -15,12 +15,19 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from urllib.parse import quote
 
+import msgspec
+
+from consul_streams._identity import Identity
+from consul_streams._parse import parse_bool, parse_int
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
+
+if TYPE_CHECKING:
+    from consul_streams._watch_engine import WatchEngine
 
 __all__ = [
     "Endpoint",
@@ -38,6 +45,7 @@ __all__ = [
     "decode_json",
     "decode_list",
     "decode_none",
+    "decode_typed",
     "expect_dict",
     "expect_list",
     "filter_params",
@@ -79,9 +87,7 @@ def check_text(value: str, parameter: str) -> str:
 
 def check_bool(value: object, parameter: str) -> bool:
     """Return ``value`` if it is a bool; a truthy ``"yes"`` or ``1`` must not pass as True."""
-    if not isinstance(value, bool):
-        raise InvalidArgument(parameter, f"expected True or False, got {value!r}")
-    return value
+    return parse_bool(value, parameter)
 
 
 def path_segment(value: object, parameter: str) -> str:
@@ -92,9 +98,7 @@ def path_segment(value: object, parameter: str) -> str:
 
 def check_uint(value: object, parameter: str) -> int:
     """Return ``value`` if it is an int in Consul's uint64 range (bool rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT64_MAX:
-        raise InvalidArgument(parameter, f"expected an int between 0 and 2**64-1, got {value!r}")
-    return value
+    return parse_int(value, parameter)
 
 
 def b64encode(value: bytes) -> str:
@@ -132,11 +136,27 @@ def _decode_error(message: str, response: Response | None) -> DecodeError:
     return DecodeError(message, method=response.method, url=response.url, body=response.body)
 
 
+#: One untyped JSON decoder for every answer without a typed fast path (msgspec parses JSON in
+#: about 0.6x the time of ``json.loads``, to the same Python values).
+_JSON = msgspec.json.Decoder()
+
+
 def decode_json(response: Response) -> Any:
     """The JSON value of a response body; a body that is not JSON raises DecodeError."""
+    return decode_typed(_JSON, response)
+
+
+def decode_typed(decoder: msgspec.json.Decoder[T], response: Response) -> T:
+    """``response.body`` decoded by a typed msgspec decoder; any failure raises DecodeError.
+
+    A typed decoder parses the JSON, checks the shape and decodes base64 ``bytes`` fields in one
+    pass in C; its messages name the failing place (``... - at `$[3].Value```).
+    """
     try:
-        return json.loads(response.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return decoder.decode(response.body)
+    except msgspec.ValidationError as exc:
+        raise _decode_error(f"unexpected JSON shape in response: {exc}", response) from None
+    except msgspec.DecodeError as exc:
         raise _decode_error(f"invalid JSON in response: {exc}", response) from None
 
 
@@ -245,6 +265,14 @@ def _strings(value: object, parameter: str, *, accepted: str | None = None) -> l
     return list(value)
 
 
+@runtime_checkable
+class _EngineOwner(Protocol):
+    """A client whose watch engine the Queries it builds carry (``Consul``)."""
+
+    @property
+    def engine(self) -> WatchEngine: ...
+
+
 class Endpoint:
     """Base of the endpoint classes: holds the transport and builds Queries and writes."""
 
@@ -263,6 +291,7 @@ class Endpoint:
         watch: object = None,
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
+        identity: Identity | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
         index, wait = (0, None) if watch is None else parse_blocking(watch, "watch")
@@ -274,6 +303,8 @@ class Endpoint:
             ok_statuses=ok_statuses,
             index=index,
             wait=wait,
+            identity=identity,
+            engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
         )
 
     async def _write(

@@ -18,7 +18,7 @@ from consul_streams._health import HealthMonitor
 from consul_streams.exceptions import ConsulError, ReadTimeout
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
 
 __all__ = ["LEASE_FRACTION", "RENEW_TIMEOUT_FRACTION", "SessionLease", "within"]

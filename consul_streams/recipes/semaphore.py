@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._parse import parse_int
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import ConsulError, SemaphoreConflict
 from consul_streams.recipes._held import SessionHold
 from consul_streams.recipes._lease import SessionLease
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
     from consul_streams._health import HealthMonitor
     from consul_streams._shapes import KVEntry
@@ -31,15 +32,8 @@ SEMAPHORE_FLAGS = 0xE0F69A2BAA414DE0
 _LOCK_KEY = ".lock"
 
 
-class SemaphoreConflict(ConsulError):
-    """The prefix is used in a way that does not match this semaphore (another limit, or the
-    ``.lock`` key is not a semaphore document)."""
-
-
 def _check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgument("limit", f"expected an int >= 1, got {limit!r}")
-    return limit
+    return parse_int(limit, "limit", minimum=1)
 
 
 class Semaphore(SessionHold):
@@ -63,12 +57,12 @@ class Semaphore(SessionHold):
         limit: int,
         *,
         value: bytes | str = b"",
-        ttl: float = 15.0,
-        lock_delay: float = 0.0,
+        ttl: Duration = 15.0,
+        lock_delay: Duration = 0.0,
         session_name: str | None = None,
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
-        wait: str | float | timedelta = "5m",
+        wait: Duration = "5m",
         health: HealthMonitor | None = None,
     ) -> None:
         # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
@@ -171,14 +165,15 @@ class Semaphore(SessionHold):
                     # may not know yet, or may be partitioned: Consul's lock-delay does not
                     # cover our key, so its slot counts as taken for lock_delay more.
                     now = self._clock.now()
+                    for back in set(vanished) & alive:
+                        del vanished[back]
+                    pending: list[float] = []
                     for gone in set(doc["Holders"]) - set(holders):
-                        since = vanished.setdefault(gone, now)
-                        if now - since < self._lock_delay:
+                        left = vanished.setdefault(gone, now) + self._lock_delay - now
+                        if left > 0:
                             holders[gone] = True
+                            pending.append(left)
                     if len(holders) >= self.limit:
-                        pending = [
-                            vanished[s] + self._lock_delay - now for s in holders if s in vanished
-                        ]
                         if pending:
                             await self._clock.sleep(min(pending))
                             entries = None

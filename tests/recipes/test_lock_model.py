@@ -2,8 +2,8 @@
 
 Each case plays seeded schedules (see ``_model.py``) on a virtual-time loop and asserts:
 no more than ``limit`` bodies ever run at once; fencing tokens strictly increase across terms;
-after the last fault heals some contender runs within TTL + lock_delay + the backoff cap (plus
-the longest body, which must end first); and nothing (session, held key) is left behind once
+after the last fault heals some contender holds (still, or again) within TTL + lock_delay + the
+backoff cap; and nothing (session, held key) is left behind once
 the contenders stop and the TTLs run out.
 
 Why this can hold at all: Consul never invalidates a TTL session before TTL has passed since it
@@ -21,7 +21,6 @@ from consul_streams.testing._warp import run_warped
 
 from ._model import (
     BACKOFF_CAP,
-    MAX_HOLD,
     TTL,
     Kind,
     liveness_gap,
@@ -49,11 +48,12 @@ def test_random_fault_schedules_keep_mutual_exclusion_and_liveness(
         schedule = make_schedule(seed, kind, lock_delay=lock_delay)
         run = run_warped(run_schedule(schedule))
         where = f"seed={seed} {kind} lock_delay={lock_delay} faults={schedule.faults}"
+        assert run.errors == [], where
         assert overlaps(run) == [], where
         if kind != "semaphore":
             assert tokens_increase(run), f"{where}: tokens {run.log}"
         gap = liveness_gap(run)
-        bound = TTL + lock_delay + BACKOFF_CAP + MAX_HOLD
+        bound = TTL + lock_delay + BACKOFF_CAP
         assert gap is not None, f"{where}: nobody ran after the faults healed"
         assert gap <= bound, f"{where}: {gap:.1f}s from heal to a running body"
         assert run.sessions_left == [], where
