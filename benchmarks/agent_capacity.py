@@ -43,6 +43,48 @@ async def main():
 asyncio.run(main())
 """
 
+# The floor for (c): aiohttp's minimal long-poll handler, parked GETs woken by one PUT.
+_BASELINE_CHILD = """
+import asyncio, sys
+from aiohttp import web
+
+async def main():
+    loop = asyncio.get_running_loop()
+    state = {"event": asyncio.Event(), "index": 1, "parked": 0}
+
+    async def get(request):
+        if "index" in request.query:
+            event = state["event"]
+            state["parked"] += 1
+            try:
+                await event.wait()
+            finally:
+                state["parked"] -= 1
+        headers = {"X-Consul-Index": str(state["index"])}
+        return web.Response(body=b"[]", content_type="application/json", headers=headers)
+
+    async def put(request):
+        await request.read()
+        state["index"] += 1
+        state["event"].set()
+        state["event"] = asyncio.Event()
+        return web.Response(body=b"true", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/kv/hot", get)
+    app.router.add_put("/v1/kv/hot", put)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+    await site.start()
+    print(f"http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(state["parked"], flush=True)
+    await runner.cleanup()
+
+asyncio.run(main())
+"""
+
 
 async def _sequential_puts(url: str, count: int, connections: int = 1) -> float:
     """Requests per second of ``count`` PUTs, sequential on each of ``connections``."""
@@ -145,11 +187,11 @@ async def _in_process(watchers: int) -> float:
         return await _fan_out(agent.url, watchers, held)
 
 
-async def _child_process(watchers: int) -> tuple[float, float]:
+async def _child_process(watchers: int, script: str = _CHILD) -> tuple[float, float]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        _CHILD,
+        script,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -197,6 +239,7 @@ async def main(argv: list[str] | None = None) -> None:
     txn_empty, txn_full = await _txn_cost(args.store, 200)
     wake = await _in_process(args.watchers)
     wake_many, held_for = await _child_process(args.held)
+    wake_floor, _ = await _child_process(args.held, _BASELINE_CHILD)
 
     rows = [
         ("aiohttp minimal PUT handler", f"{baseline:,.0f} req/s"),
@@ -211,6 +254,8 @@ async def main(argv: list[str] | None = None) -> None:
         (f"write -> {args.watchers:,} blocked GETs answered", f"{wake * 1000:,.1f} ms"),
         (f"{args.held:,} blocked GETs parked (child agent)", f"after {held_for:.1f} s"),
         (f"write -> {args.held:,} blocked GETs answered", f"{wake_many * 1000:,.1f} ms"),
+        ("the same, aiohttp minimal long-poll handler", f"{wake_floor * 1000:,.1f} ms"),
+        ("ratio (target <= 1.5)", f"{wake_many / wake_floor:.2f}"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'measure':<{width}}  result")
