@@ -18,6 +18,7 @@ thread per watch or recipe, never on the loop thread. See docs/sync.md.
 
 from __future__ import annotations
 
+from consul_streams.exceptions import ClientClosed
 from consul_streams.recipes import (
     ConfigRejected,
     ConfigSnapshot,
@@ -26,13 +27,13 @@ from consul_streams.recipes import (
     NoHealthyInstances,
     ServiceUpdate,
 )
-from consul_streams.sync._client import ClientClosedError, Consul
+from consul_streams.sync._client import Consul
 from consul_streams.sync._forward import Reply
 from consul_streams.sync._recipes import LiveConfig, Lock, ServiceInstances
 from consul_streams.sync._watch import WatchHandle, watch
 
 __all__ = [
-    "ClientClosedError",
+    "ClientClosed",
     "ConfigRejected",
     "ConfigSnapshot",
     "Consul",

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from consul_streams._client import Consul as AsyncConsul
-from consul_streams.exceptions import ConsulError
+from consul_streams.exceptions import ClientClosed
 from consul_streams.sync._endpoints import (
     KV,
     Agent,
@@ -39,11 +39,7 @@ from consul_streams.sync._loop import LoopThread
 if TYPE_CHECKING:
     from consul_streams.sync._recipes import Lock
 
-__all__ = ["ClientClosedError", "Consul", "Resource"]
-
-
-class ClientClosedError(ConsulError, RuntimeError):
-    """The sync client was closed; it cannot be used again."""
+__all__ = ["Consul", "Resource"]
 
 
 class Resource(Protocol):
@@ -103,7 +99,7 @@ class Consul:
         self._prototype: AsyncConsul | None = AsyncConsul(**self._settings)
         self.address: str = self._prototype.address
         self.datacenter: str | None = self._prototype.datacenter
-        self._has_token = self._prototype.transport.has_token
+        self._has_token = bool(getattr(self._prototype.transport, "has_token", False))
         self._lock = threading.Lock()
         self._state: _Engine | None = None
         self._closed = False
@@ -132,7 +128,7 @@ class Consul:
             return state
         with self._lock:
             if self._closed:
-                raise ClientClosedError(f"{self!r} is closed")
+                raise ClientClosed(f"{self!r} is closed")
             state = self._state
             if state is None or state.pid != os.getpid():
                 if state is not None:  # forked without the at-fork hook (a C-level fork)
@@ -162,7 +158,7 @@ class Consul:
     def _register(self, resource: Resource) -> None:
         with self._lock:
             if self._closed:
-                raise ClientClosedError(f"{self!r} is closed")
+                raise ClientClosed(f"{self!r} is closed")
             self._resources[id(resource)] = resource
 
     def _unregister(self, resource: Resource) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from consul_streams.sync import ClientClosedError, Consul, LiveConfig, watch
+from consul_streams.sync import ClientClosed, Consul, LiveConfig, watch
 from consul_streams.sync.testing import DevAgentThread
 
 from ._recorder import TIMEOUT, Recorder
@@ -59,7 +59,7 @@ def test_close_releases_locks_and_destroys_their_sessions(
 
 def test_a_closed_client_refuses_calls(client: Consul) -> None:
     client.close()
-    with pytest.raises(ClientClosedError):
+    with pytest.raises(ClientClosed):
         client.kv.get("c/a")
 
 
