@@ -18,12 +18,12 @@ import ctypes
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from consul_streams._client import Consul as AsyncConsul
 from consul_streams.exceptions import ClientClosed
+from consul_streams.sync._base import Engine, Resource
 from consul_streams.sync._endpoints import (
     KV,
     Agent,
@@ -39,24 +39,7 @@ from consul_streams.sync._loop import LoopThread
 if TYPE_CHECKING:
     from consul_streams.sync._recipes import Lock
 
-__all__ = ["Consul", "Resource"]
-
-
-class Resource(Protocol):
-    """What a client closes with itself: watches, recipes and locks built on it."""
-
-    def _close(self) -> None: ...
-
-    def _forked(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class _Engine:
-    """The per-process half of a sync client: its loop thread and its asyncio client."""
-
-    loop: LoopThread
-    client: AsyncConsul
-    pid: int
+__all__ = ["Consul"]
 
 
 class Consul:
@@ -101,7 +84,7 @@ class Consul:
         self.datacenter: str | None = self._prototype.datacenter
         self._has_token = bool(getattr(self._prototype.transport, "has_token", False))
         self._lock = threading.Lock()
-        self._state: _Engine | None = None
+        self._state: Engine | None = None
         self._closed = False
         self._resources: dict[int, Resource] = {}
         self.kv = KV(self)
@@ -121,7 +104,7 @@ class Consul:
 
     # -- the engine ----------------------------------------------------------------------------
 
-    def _engine(self) -> _Engine:
+    def _engine(self) -> Engine:
         """The loop thread and async client of this process, started on first use."""
         state = self._state
         if state is not None and state.pid == os.getpid():
@@ -134,7 +117,7 @@ class Consul:
                 if state is not None:  # forked without the at-fork hook (a C-level fork)
                     self._forked()
                 loop = LoopThread(f"consul_streams.sync {self.address}")
-                state = _Engine(loop, self._new_async_client(), os.getpid())
+                state = Engine(loop, self._new_async_client(), os.getpid())
                 self._state = state
             return state
 

@@ -24,7 +24,7 @@ from consul_streams._query import Query
 from consul_streams.typing import Meta
 
 if TYPE_CHECKING:
-    from consul_streams.sync._client import Consul
+    from consul_streams.sync._base import SyncClient
 
 __all__ = ["Reply", "SyncEndpoint", "forward"]
 
@@ -41,9 +41,9 @@ class Reply(tuple[T, Meta]):
     """
 
     query: Query[T]
-    client: Consul
+    client: SyncClient
 
-    def __new__(cls, value: T, meta: Meta, query: Query[T], client: Consul) -> Reply[T]:
+    def __new__(cls, value: T, meta: Meta, query: Query[T], client: SyncClient) -> Reply[T]:
         self = super().__new__(cls, (value, meta))
         self.query = query
         self.client = client
@@ -72,7 +72,7 @@ class SyncEndpoint:
     #: the attribute of :class:`consul_streams.Consul` this class mirrors (``"kv"``, ...).
     name: str = ""
 
-    def __init__(self, client: Consul) -> None:
+    def __init__(self, client: SyncClient) -> None:
         self._client = client
 
     def __repr__(self) -> str:

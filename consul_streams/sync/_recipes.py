@@ -24,7 +24,7 @@ from consul_streams.recipes import ServiceInstances as AsyncServiceInstances
 from consul_streams.sync._dispatch import Dispatcher
 
 if TYPE_CHECKING:
-    from consul_streams.sync._client import Consul
+    from consul_streams.sync._base import SyncClient as Consul
     from consul_streams.sync._loop import LoopThread
 
 __all__ = ["LiveConfig", "Lock", "ServiceInstances"]
