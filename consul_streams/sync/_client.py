@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from consul_streams._client import Consul as AsyncConsul
-from consul_streams.exceptions import ClientClosed
+from consul_streams.exceptions import ClientClosed, InvalidArgument
 from consul_streams.sync._base import Engine, Resource
 from consul_streams.sync._endpoints import (
     KV,
@@ -72,9 +72,10 @@ class Consul:
 
     def __init__(self, address: str | None = None, **settings: Any) -> None:
         if "session" in settings:
-            raise TypeError(
-                "session: the sync client owns its HTTP session (it lives on the client's "
-                "loop thread); pass the other settings of consul_streams.Consul"
+            raise InvalidArgument(
+                "session",
+                "not accepted by the sync client, which owns its HTTP session (it lives on the "
+                "client's loop thread); pass the other settings of consul_streams.Consul",
             )
         # Built once here so that bad settings raise in the caller, as with the async client;
         # the loop thread starts on first use.

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from consul_streams import InvalidArgument
 from consul_streams.sync import ClientClosed, Consul, LiveConfig, watch
 from consul_streams.sync.testing import DevAgentThread
 
@@ -114,5 +115,6 @@ def test_the_environment_configures_it_like_the_async_client(agent: DevAgentThre
 
 
 def test_a_session_argument_is_refused() -> None:
-    with pytest.raises(TypeError, match="session"):
+    with pytest.raises(InvalidArgument) as info:
         Consul(session=object())
+    assert info.value.parameter == "session"
