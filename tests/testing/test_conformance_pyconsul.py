@@ -1,0 +1,81 @@
+"""Dev agent conformance: differences py-consul 1.8.0's own test suite found (issue 9).
+
+Each test pins what Consul's Go source answers; the py-consul test that exposed it is named
+in the docstring. The suite itself runs outside this repository (see docs/dev-agent.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ._http_helpers import Http, agent, http
+
+__all__ = ["agent", "http"]
+
+
+async def test_catalog_register_body_datacenter_is_forwarded(http: Http) -> None:
+    """``CatalogRegister`` keeps ``args.Datacenter`` from the body (only an empty one defaults
+    to the agent's), and ``Catalog.Register`` forwards before validating: another datacenter
+    answers ``No path to datacenter``; the same datacenter, in any key case, registers.
+    (py-consul ``test_catalog``: ``catalog.register(..., dc="dc2")`` must raise.)"""
+    body = {"node": "foo", "address": "10.1.10.11", "datacenter": "dc2"}
+    r = await http.put("/v1/catalog/register", json.dumps(body))
+    assert (r.status, r.text) == (500, "No path to datacenter")
+    r = await http.put("/v1/catalog/register", json.dumps({"Datacenter": "dc2"}))
+    assert (r.status, r.text) == (500, "No path to datacenter")
+    r = await http.put("/v1/catalog/deregister", json.dumps({"Node": "foo", "Datacenter": "dc2"}))
+    assert (r.status, r.text) == (500, "No path to datacenter")
+    assert (await http.get("/v1/catalog/node/foo")).json() is None
+    body["datacenter"] = "dc1"
+    r = await http.put("/v1/catalog/register", json.dumps(body))
+    assert (r.status, r.json()) == (200, True)
+    assert (await http.get("/v1/catalog/node/foo")).json()["Node"]["Address"] == "10.1.10.11"
+
+
+async def test_operator_usage_body_carries_query_meta(http: Http) -> None:
+    """``OperatorUsage`` returns ``structs.Usage``, which embeds ``structs.QueryMeta`` without
+    json tags, so the body has ``Index``, ``KnownLeader``, ``ConsistencyLevel`` ... next to
+    ``Usage``. (py-consul ``test_usage``: ``usage["KnownLeader"] is True``.)"""
+    r = await http.get("/v1/operator/usage")
+    body = r.json()
+    assert list(body) == [
+        "Usage",
+        "Index",
+        "LastContact",
+        "KnownLeader",
+        "ConsistencyLevel",
+        "NotModified",
+        "Backend",
+        "ResultsFilteredByACLs",
+    ]
+    assert body["Index"] == r.index
+    assert (body["KnownLeader"], body["ConsistencyLevel"], body["Backend"]) == (True, "leader", 0)
+    stale = (await http.get("/v1/operator/usage?stale")).json()
+    assert stale["ConsistencyLevel"] == "stale"
+    consistent = (await http.get("/v1/operator/usage?consistent")).json()
+    assert consistent["ConsistencyLevel"] == "consistent"
+
+
+async def test_raft_configuration_index_is_zero(http: Http) -> None:
+    """``Operator.RaftGetConfiguration`` copies ``future.Index()``, and hashicorp/raft's
+    ``GetConfiguration`` fills only ``configurations.latest``: the index is always 0, however
+    many writes happened. (py-consul ``test_operator``: ``config["Index"] == 0``.)"""
+    await http.put("/v1/kv/a", "1")
+    body = (await http.get("/v1/operator/raft/configuration")).json()
+    assert body["Index"] == 0
+    assert body["Servers"][0]["LastIndex"] >= 1
+
+
+async def test_peer_query_matches_no_local_instance(http: Http) -> None:
+    """``parsePeerName`` puts ``?peer=`` into ``args.PeerName`` and the state store's service
+    lookups (``catalogServiceNodeList``, ``CheckServiceNodes``) only return that peer's imported
+    instances; a dev agent has no peers, so every such query is empty, while without ``?peer``
+    the local instance is found. (py-consul ``test_health_service_peer``.)"""
+    body = {"Name": "foo", "ID": "foo:1", "Check": {"TTL": "10s"}}
+    assert (await http.put("/v1/agent/service/register", json.dumps(body))).status == 200
+    assert [e["Service"]["ID"] for e in (await http.get("/v1/health/service/foo")).json()] == [
+        "foo:1"
+    ]
+    assert (await http.get("/v1/health/service/foo?peer=non-existent-peer")).json() == []
+    assert len((await http.get("/v1/catalog/service/foo")).json()) == 1
+    assert (await http.get("/v1/catalog/service/foo?peer=other")).json() == []
