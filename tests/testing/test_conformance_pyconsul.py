@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
+from consul_streams.testing import DevAgent
+
 from ._http_helpers import Http, agent, http
 
 __all__ = ["agent", "http"]
@@ -79,3 +83,27 @@ async def test_peer_query_matches_no_local_instance(http: Http) -> None:
     assert (await http.get("/v1/health/service/foo?peer=non-existent-peer")).json() == []
     assert len((await http.get("/v1/catalog/service/foo")).json()) == 1
     assert (await http.get("/v1/catalog/service/foo?peer=other")).json() == []
+
+
+async def test_agent_token_set_with_acls_on() -> None:
+    """``AgentToken``: with ACLs on, agent:write is checked first, then the body is decoded,
+    then the target: every known name (and legacy spelling) answers 200 with no body, an
+    unknown one ``404 Token "x" is unknown``; with ACLs off it stays ``401 ACL support
+    disabled``. (py-consul ``test_agent_token_set``.)"""
+    root = {"X-Consul-Token": "root"}
+    async with (
+        DevAgent(acl_default_policy="deny", management_token="root") as dev,
+        aiohttp.ClientSession() as session,
+    ):
+        http = Http(dev, session)
+        for target in ("default", "agent", "agent_recovery", "agent_master", "replication",
+                       "config_file_service_registration", "dns", "acl_token"):  # fmt: skip
+            r = await http.put(f"/v1/agent/token/{target}", '{"Token": "s"}', headers=root)
+            assert (r.status, r.body) == (200, b""), target
+        r = await http.put("/v1/agent/token/nope", '{"Token": "s"}', headers=root)
+        assert (r.status, r.text) == (404, 'Token "nope" is unknown')
+        r = await http.put("/v1/agent/token/default", '{"Token": 1}', headers=root)
+        assert r.status == 400
+        assert r.text.startswith("Request decode failed: ")
+        r = await http.put("/v1/agent/token/default", '{"Token": "s"}')
+        assert (r.status, r.text) == (403, "Permission denied")
