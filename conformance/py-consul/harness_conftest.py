@@ -43,16 +43,17 @@ def _not_applicable() -> list[tuple[str, str]]:
     out = []
     for line in Path(NA_FILE).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            prefix, reason = (part.strip() for part in line.split("|", 1))
-            out.append((prefix, reason))
+            node_id, reason = (part.strip() for part in line.split("|", 1))
+            out.append((node_id, reason))
     return out
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     na = _not_applicable()
     for item in items:
-        for prefix, reason in na:
-            if item.nodeid.startswith(prefix):
+        base = item.nodeid.split("[", 1)[0]
+        for node_id, reason in na:
+            if base == node_id or base.startswith(node_id + "::"):
                 item.add_marker(pytest.mark.skip(reason=f"not applicable: {reason}"))
                 break
 
