@@ -107,3 +107,13 @@ async def test_agent_token_set_with_acls_on() -> None:
         assert r.text.startswith("Request decode failed: ")
         r = await http.put("/v1/agent/token/default", '{"Token": "s"}')
         assert (r.status, r.text) == (403, "Permission denied")
+
+
+async def test_gateway_services_of_unknown_gateway_is_empty_list(http: Http) -> None:
+    """``Catalog.GatewayServices`` ends with ``filterACL``, which runs even with ACLs off (the
+    authorizer is ManageAll), and ``aclFilter.filterGatewayServices`` rebuilds the list with
+    ``make(structs.GatewayServices, 0, ...)``: ``[]``, never ``null``. (py-consul
+    ``test_catalog_gateway_services``.)"""
+    r = await http.get("/v1/catalog/gateway-services/ingress-gateway-1")
+    assert (r.status, r.json()) == (200, [])
+    assert r.index >= 1

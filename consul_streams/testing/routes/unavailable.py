@@ -352,7 +352,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/agent/connect/ca/roots", ("GET",), ca_roots),
     ("/v1/agent/connect/ca/leaf/", ("GET",), connect_disabled),
     ("/v1/catalog/connect/", ("GET",), _empty_read([], "Missing service name")),
-    ("/v1/catalog/gateway-services/", ("GET",), _empty_read(None, "Missing gateway name")),
+    # Catalog.GatewayServices runs filterACL even with ACLs off (authorizer ManageAll), and
+    # aclFilter.filterGatewayServices rebuilds the list with make(..., 0): `[]`, never null.
+    ("/v1/catalog/gateway-services/", ("GET",), _empty_read([], "Missing gateway name")),
     ("/v1/config/", ("GET", "DELETE"), config_entries),
     ("/v1/config", ("PUT",), _MESH),
     ("/v1/connect/ca/configuration", ("GET", "PUT"), connect_disabled),
