@@ -117,3 +117,18 @@ async def test_gateway_services_of_unknown_gateway_is_empty_list(http: Http) -> 
     r = await http.get("/v1/catalog/gateway-services/ingress-gateway-1")
     assert (r.status, r.json()) == (200, [])
     assert r.index >= 1
+
+
+async def test_datacenters_names_the_node_without_dc_suffix(http: Http) -> None:
+    """``Coordinate.ListDatacenters`` strips ``.<dc>`` from the WAN member names ("Strip the
+    datacenter suffixes from all the node names"), so the name it gives is the catalog's node
+    and ``CoordinateUpdate`` of it is kept (``CoordinateBatchUpdate`` drops unknown nodes).
+    (py-consul ``test_coordinate_update``.)"""
+    (dc,) = (await http.get("/v1/coordinate/datacenters")).json()
+    node = dc["Coordinates"][0]["Node"]
+    assert node == "dev"
+    coord = {"Adjustment": 0, "Error": 1.5, "Height": 0, "Vec": [0, 0, 0, 0, 0, 0, 0, 1.0]}
+    r = await http.put("/v1/coordinate/update", json.dumps({"Node": node, "Coord": coord}))
+    assert r.status == 200
+    (entry,) = (await http.get(f"/v1/coordinate/node/{node}")).json()
+    assert entry["Coord"]["Vec"] == coord["Vec"]
