@@ -21,7 +21,7 @@ from consul_streams.testing import DevAgent
 
 from ._http_helpers import Http
 
-EMPTY_STRUCTS = {"MeshGateway": {}, "Expose": {}}
+EMPTY_STRUCTS: dict[str, Any] = {"MeshGateway": {}, "Expose": {}}
 
 
 @pytest_asyncio.fixture
