@@ -173,3 +173,33 @@ async def test_deregister_removes_the_sidecar(http: Http) -> None:
     checks: dict[str, Any] = (await http.get("/v1/agent/checks")).json()
     assert not [c for c in checks if "web" in c]
     assert (await http.get("/v1/catalog/service/web-sidecar-proxy")).json() == []
+
+
+async def test_connect_proxy_validation(http: Http) -> None:
+    """AgentRegisterService runs NodeService.Validate: go-multierror's list of problems."""
+    reply = await http.put(
+        "/v1/agent/service/register", json.dumps({"Name": "p", "Kind": "connect-proxy"})
+    )
+    assert reply.status == 400
+    assert reply.text == (
+        "Validation failed: 2 errors occurred:\n"
+        "\t* Port or SocketPath must be set for a connect-proxy\n"
+        "\t* Proxy.DestinationServiceName must be non-empty for Connect proxy services\n\n"
+    )
+    reply = await http.put(
+        "/v1/agent/service/register",
+        json.dumps(
+            {
+                "Name": "p",
+                "Kind": "connect-proxy",
+                "Port": 1,
+                "Proxy": {"DestinationServiceName": "*"},
+            }
+        ),
+    )
+    assert (reply.status, reply.text) == (
+        400,
+        "Validation failed: 1 error occurred:\n"
+        "\t* Proxy.DestinationServiceName must not be a wildcard for Connect proxy services\n\n",
+    )
+    assert await services(http) == {}

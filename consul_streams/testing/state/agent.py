@@ -110,7 +110,35 @@ def validate_service(body: Rec) -> Rec:
     problem = _meta_problem(svc["Meta"])
     if problem:
         raise ApiError(400, f"Invalid Service Meta: {problem}")
+    problems = _proxy_problems(svc, body)
+    if problems:
+        raise ApiError(400, f"Validation failed: {_multierror(problems)}")
     return svc
+
+
+def _proxy_problems(svc: Rec, body: Rec) -> list[str]:
+    """NodeService.Validate / ValidateForAgent for a connect proxy (upstreams not checked)."""
+    if svc.get("Kind") != "connect-proxy":
+        return []
+    problems = []
+    if not svc["Port"] and not body.get("SocketPath"):
+        problems.append("Port or SocketPath must be set for a connect-proxy")
+    destination = svc["Proxy"].get("DestinationServiceName", "")
+    if not destination.strip():
+        problems.append("Proxy.DestinationServiceName must be non-empty for Connect proxy services")
+    if destination == "*":
+        problems.append(
+            "Proxy.DestinationServiceName must not be a wildcard for Connect proxy services"
+        )
+    if svc.get("Connect", {}).get("Native"):
+        problems.append("A Proxy cannot also be Connect Native, only typical services")
+    return problems
+
+
+def _multierror(problems: list[str]) -> str:
+    """hashicorp/go-multierror's ListFormatFunc."""
+    head = "1 error occurred" if len(problems) == 1 else f"{len(problems)} errors occurred"
+    return head + ":\n" + "".join(f"\t* {p}\n" for p in problems) + "\n"
 
 
 SIDECAR_SUFFIX = "-sidecar-proxy"
