@@ -203,3 +203,24 @@ async def test_connect_proxy_validation(http: Http) -> None:
         "\t* Proxy.DestinationServiceName must not be a wildcard for Connect proxy services\n\n",
     )
     assert await services(http) == {}
+
+
+async def test_sidecar_checks_replaced_with_replace_existing_checks(http: Http) -> None:
+    """AgentRegisterService passes replaceExistingChecks to the sidecar's AddServiceRequest."""
+    two = {"SidecarService": {"Checks": [{"Name": "a", "TTL": "10s"}, {"TTL": "5s"}]}}
+    await register(http, {"Name": "web", "Port": 80, "Connect": two})
+    one = {"SidecarService": {"Check": {"TTL": "10s"}}}
+    body = json.dumps({"Name": "web", "Port": 80, "Connect": one})
+    kept = await http.put("/v1/agent/service/register", body)
+    assert kept.status == 200
+    checks: dict[str, Any] = (await http.get("/v1/agent/checks")).json()
+    ids = sorted(c for c in checks if "sidecar" in c)
+    assert ids == [
+        "service:web-sidecar-proxy",
+        "service:web-sidecar-proxy:1",
+        "service:web-sidecar-proxy:2",
+    ]
+    replaced = await http.put("/v1/agent/service/register?replace-existing-checks", body)
+    assert replaced.status == 200
+    checks = (await http.get("/v1/agent/checks")).json()
+    assert sorted(c for c in checks if "sidecar" in c) == ["service:web-sidecar-proxy"]

@@ -230,9 +230,11 @@ async def service_register(call: Call) -> web.Response:
     sidecar = sidecar_service(svc, body, used)
     if sidecar is not None:
         _scripts_allowed(call, [check for check, _ in sidecar[1]])
-    local.add_service(svc, checks, replace_checks=replace in ("", "true"))
+    replace_checks = replace in ("", "true")
+    local.add_service(svc, checks, replace_checks=replace_checks)
     if sidecar is not None:
-        local.add_sidecar(*sidecar)
+        # The sidecar's AddServiceRequest carries the same replaceExistingChecks.
+        local.add_sidecar(*sidecar, replace_checks=replace_checks)
     return empty_response()
 
 

@@ -331,9 +331,11 @@ class LocalAgent:
         """Each local service ID with its port (for sidecar port allocation)."""
         return {sid: rec["Port"] for sid in self.services if (rec := self.service(sid))}
 
-    def add_sidecar(self, service: Rec, checks: list[tuple[Rec, float | None]]) -> None:
+    def add_sidecar(
+        self, service: Rec, checks: list[tuple[Rec, float | None]], *, replace_checks: bool
+    ) -> None:
         """Register a Connect.SidecarService's proxy (remembered as locally a sidecar)."""
-        self.add_service(service, checks, replace_checks=False)
+        self.add_service(service, checks, replace_checks=replace_checks)
         self.sidecars.add(service["ID"])
 
     def remove_service(self, service_id: str) -> None:
