@@ -27,9 +27,10 @@ from ..state.agent import (
     check_ttl,
     check_type,
     service_checks,
+    sidecar_service,
     validate_service,
 )
-from ..state.catalog import Rec, new_check
+from ..state.catalog import PROXY_KINDS, Rec, new_check
 from ..state.store import WatchSet
 from .catalog import catalog_of, compile_filter
 from .health import parse_bool
@@ -56,9 +57,21 @@ async def _body(call: Call, spec: Spec) -> Rec:
 
 
 def agent_service(call: Call, rec: Rec) -> Rec:
-    """The ``AgentService`` JSON of a catalog record (no raft indexes)."""
-    out = {k: v for k, v in rec.items() if k not in ("CreateIndex", "ModifyIndex")}
+    """The ``AgentService`` JSON of a catalog record (no raft indexes).
+
+    agent/agent_endpoint.go buildAgentService: ``Proxy`` (ConnectProxyConfig.ToAPI, whose
+    ``Mode`` is omitempty) only for a connect proxy or a gateway, ``Connect`` only when
+    Native, ``Locality`` only when set.
+    """
+    skip = ("CreateIndex", "ModifyIndex", "Proxy", "Connect", "Locality")
+    out = {k: v for k, v in rec.items() if k not in skip}
     out["Datacenter"] = call.config.datacenter
+    if rec.get("Kind") in PROXY_KINDS:
+        out["Proxy"] = {k: v for k, v in rec.get("Proxy", {}).items() if k != "Mode" or v}
+    if rec.get("Connect"):
+        out["Connect"] = rec["Connect"]
+    if "Locality" in rec:
+        out["Locality"] = rec["Locality"]
     return out
 
 
@@ -210,7 +223,18 @@ async def service_register(call: Call) -> web.Response:
     checks = service_checks(svc, body)
     _scripts_allowed(call, [check for check, _ in checks])
     replace = call.request.query.get("replace-existing-checks")
-    local_of(call).add_service(svc, checks, replace_checks=replace in ("", "true"))
+    local = local_of(call)
+    # AgentRegisterService: the sidecar is built (and its errors answered) before either
+    # registration; its port is allocated among the other local services.
+    used = {sid: port for sid, port in local.used_ports().items() if sid != svc["ID"]}
+    sidecar = sidecar_service(svc, body, used)
+    if sidecar is not None:
+        _scripts_allowed(call, [check for check, _ in sidecar[1]])
+    replace_checks = replace in ("", "true")
+    local.add_service(svc, checks, replace_checks=replace_checks)
+    if sidecar is not None:
+        # The sidecar's AddServiceRequest carries the same replaceExistingChecks.
+        local.add_sidecar(*sidecar, replace_checks=replace_checks)
     return empty_response()
 
 

@@ -18,7 +18,7 @@ from ..server.decode import decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.cache import CACHED_PATHS, AgentCache
-from ..state.catalog import CatalogState, Rec, new_check, new_service
+from ..state.catalog import CatalogState, Rec, new_check, new_service, proxy_config
 from ..state.coordinate import CoordinateState, sort_near
 from ..state.store import WatchSet
 
@@ -136,7 +136,7 @@ def cache_meta(call: Call, opts: QueryOptions, index: int) -> dict[str, str]:
 
 def catalog_service(node: Rec, svc: Rec) -> Rec:
     """The ``CatalogService`` JSON of one instance."""
-    return {
+    out: Rec = {
         "ID": node["ID"],
         "Node": node["Node"],
         "Address": node["Address"],
@@ -153,11 +153,15 @@ def catalog_service(node: Rec, svc: Rec) -> Rec:
         "ServiceMeta": svc["Meta"],
         "ServicePort": svc["Port"],
         "ServiceEnableTagOverride": svc["EnableTagOverride"],
-        "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-        "ServiceConnect": {},
+        "ServiceProxy": svc.get("Proxy") or proxy_config({}),
+        "ServiceConnect": svc.get("Connect") or {},
         "CreateIndex": svc["CreateIndex"],
         "ModifyIndex": svc["ModifyIndex"],
     }
+    if "Locality" in svc:
+        # structs.ServiceNode.ServiceLocality is a pointer with omitempty.
+        out["ServiceLocality"] = svc["Locality"]
+    return out
 
 
 # -- writes ----------------------------------------------------------------------------------

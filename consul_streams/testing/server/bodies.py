@@ -27,6 +27,9 @@ __all__ = [
     "CATALOG_REGISTER",
     "CHECK_DEFINITION",
     "CHECK_UPDATE",
+    "CONNECT",
+    "LOCALITY",
+    "PROXY",
     "SERVICE_DEFINITION",
     "SESSION",
     "TXN_OPS",
@@ -106,33 +109,85 @@ CHECK_DEFINITION = Struct(
     custom=True,
 )
 
-#: structs.ServiceDefinition (PUT /v1/agent/service/register).
-SERVICE_DEFINITION = Struct(
+#: structs.Locality (a service's or node's ``Locality``).
+LOCALITY = Struct("Locality", "*structs.Locality", {"Region": STRING, "Zone": STRING})
+
+#: structs.ConnectProxyConfig (a service's ``Proxy``), with the snake_case aliases its
+#: ``alias:`` tags declare.
+PROXY = Struct(
     "",
-    "structs.ServiceDefinition",
+    "structs.ConnectProxyConfig",
     {
-        "Kind": STRING,
-        "ID": STRING,
-        "Name": STRING,
-        "Tags": _STRINGS,
-        "Address": STRING,
-        "TaggedAddresses": _TAGGED,
-        "Meta": _STRING_MAP,
-        "Port": INT,
-        "Ports": ANY,
-        "SocketPath": STRING,
-        "Check": CHECK_TYPE,
-        "Checks": ListOf(CHECK_TYPE, "structs.CheckTypes"),
-        "Weights": _WEIGHTS,
-        "Token": STRING,
-        "EnableTagOverride": BOOL,
-        "Locality": ANY,
-        "Proxy": ANY,
-        "Connect": ANY,
+        "EnvoyExtensions": ANY,
+        "DestinationServiceName": STRING,
+        "DestinationServiceID": STRING,
+        "LocalServiceAddress": STRING,
+        "LocalServicePort": INT,
+        "LocalServiceSocketPath": STRING,
+        "Mode": STRING,
+        "TransparentProxy": ANY,
+        "Config": ANY,
+        "Upstreams": ANY,
+        "MeshGateway": ANY,
+        "Expose": ANY,
+        "AccessLogs": ANY,
     },
-    {"enable_tag_override": "EnableTagOverride", "tagged_addresses": "TaggedAddresses"},
+    {
+        "envoy_extensions": "EnvoyExtensions",
+        "destination_service_name": "DestinationServiceName",
+        "destination_service_id": "DestinationServiceID",
+        "local_service_address": "LocalServiceAddress",
+        "local_service_port": "LocalServicePort",
+        "local_service_socket_path": "LocalServiceSocketPath",
+        "transparent_proxy": "TransparentProxy",
+        "mesh_gateway": "MeshGateway",
+        "access_logs": "AccessLogs",
+    },
     custom=True,
 )
+
+
+def _service_definition(connect: Spec) -> Struct:
+    return Struct(
+        "",
+        "structs.ServiceDefinition",
+        {
+            "Kind": STRING,
+            "ID": STRING,
+            "Name": STRING,
+            "Tags": _STRINGS,
+            "Address": STRING,
+            "TaggedAddresses": _TAGGED,
+            "Meta": _STRING_MAP,
+            "Port": INT,
+            "Ports": ANY,
+            "SocketPath": STRING,
+            "Check": CHECK_TYPE,
+            "Checks": ListOf(CHECK_TYPE, "structs.CheckTypes"),
+            "Weights": _WEIGHTS,
+            "Token": STRING,
+            "EnableTagOverride": BOOL,
+            "Locality": LOCALITY,
+            "Proxy": PROXY,
+            "Connect": connect,
+        },
+        {"enable_tag_override": "EnableTagOverride", "tagged_addresses": "TaggedAddresses"},
+        custom=True,
+    )
+
+
+#: structs.ServiceConnect (a service definition's ``Connect``); ServiceConnect.UnmarshalJSON
+#: reads ``sidecar_service`` too. A nested sidecar's own ``Connect`` is passed through.
+CONNECT = Struct(
+    "",
+    "*structs.ServiceConnect",
+    {"Native": BOOL, "SidecarService": _service_definition(ANY), "PeerMeta": ANY},
+    {"sidecar_service": "SidecarService"},
+    custom=True,
+)
+
+#: structs.ServiceDefinition (PUT /v1/agent/service/register).
+SERVICE_DEFINITION = _service_definition(CONNECT)
 
 #: agent/agent_endpoint.go checkUpdate (PUT /v1/agent/check/update/:id).
 CHECK_UPDATE = Struct("checkUpdate", "agent.checkUpdate", {"Status": STRING, "Output": STRING})

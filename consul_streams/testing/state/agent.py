@@ -13,18 +13,21 @@ from typing import Any
 from ..._rules import parse_go_duration
 from ..server.decode import health_check_durations
 from ..server.wire import ApiError
-from .catalog import CatalogState, Rec, Write, new_check, new_service
+from .catalog import CatalogState, Rec, Write, new_check, new_service, proxy_config
 from .store import StateStore
 
 __all__ = [
     "NODE_MAINT",
     "SERVICE_MAINT_PREFIX",
+    "SIDECAR_PORTS",
+    "SIDECAR_SUFFIX",
     "STATUSES",
     "LocalAgent",
     "LocalCheck",
     "check_ttl",
     "check_type",
     "service_checks",
+    "sidecar_service",
     "validate_service",
 ]
 
@@ -48,6 +51,8 @@ def check_ttl(definition: Rec) -> float | None:
         except ValueError:
             raise ApiError(400, f"Request decode failed: time: invalid duration {raw!r}") from None
 
+    if definition.get("AliasService") or definition.get("AliasNode"):
+        return None  # CheckType.IsAlias: no interval, no TTL
     interval_check = any(definition.get(k) for k in ("HTTP", "TCP", "Args", "ScriptArgs", "GRPC"))
     if interval_check and duration("Interval") <= 0:
         msg = "Interval must be > 0 for Script, HTTP, H2PING, or TCP checks"
@@ -62,6 +67,8 @@ def check_ttl(definition: Rec) -> float | None:
 
 def check_type(definition: Rec) -> str:
     """The ``Type`` Consul reports for a check definition."""
+    if definition.get("AliasService") or definition.get("AliasNode"):
+        return "alias"
     for key, kind in (("TTL", "ttl"), ("HTTP", "http"), ("TCP", "tcp"), ("GRPC", "grpc")):
         if definition.get(key):
             return kind
@@ -103,7 +110,116 @@ def validate_service(body: Rec) -> Rec:
     problem = _meta_problem(svc["Meta"])
     if problem:
         raise ApiError(400, f"Invalid Service Meta: {problem}")
+    problems = _proxy_problems(svc, body)
+    if problems:
+        raise ApiError(400, f"Validation failed: {_multierror(problems)}")
     return svc
+
+
+def _proxy_problems(svc: Rec, body: Rec) -> list[str]:
+    """NodeService.Validate / ValidateForAgent for a connect proxy (upstreams not checked)."""
+    if svc.get("Kind") != "connect-proxy":
+        return []
+    problems = []
+    if not svc["Port"] and not body.get("SocketPath"):
+        problems.append("Port or SocketPath must be set for a connect-proxy")
+    destination = svc["Proxy"].get("DestinationServiceName", "")
+    if not destination.strip():
+        problems.append("Proxy.DestinationServiceName must be non-empty for Connect proxy services")
+    if destination == "*":
+        problems.append(
+            "Proxy.DestinationServiceName must not be a wildcard for Connect proxy services"
+        )
+    if svc.get("Connect", {}).get("Native"):
+        problems.append("A Proxy cannot also be Connect Native, only typical services")
+    return problems
+
+
+def _multierror(problems: list[str]) -> str:
+    """hashicorp/go-multierror's ListFormatFunc."""
+    head = "1 error occurred" if len(problems) == 1 else f"{len(problems)} errors occurred"
+    return head + ":\n" + "".join(f"\t* {p}\n" for p in problems) + "\n"
+
+
+SIDECAR_SUFFIX = "-sidecar-proxy"
+#: The agent's default ``ports.sidecar_min_port`` / ``sidecar_max_port`` (inclusive).
+SIDECAR_PORTS = (21000, 21255)
+
+
+def sidecar_service(
+    parent: Rec, body: Rec, used_ports: dict[str, int]
+) -> tuple[Rec, list[tuple[Rec, float | None]]] | None:
+    """The sidecar a ``Connect.SidecarService`` asks for, with its checks, or None.
+
+    agent/sidecar_service.go sidecarServiceFromNodeService: the ID is always the parent's
+    ID + ``-sidecar-proxy``; Kind, Name, Address, Tags, Meta and the proxy's destination and
+    local service default from the parent. Agent.addServiceLocked then allocates a port from
+    the sidecar range (sidecarPortFromServiceIDLocked, reusing the sidecar's own port on
+    re-registration) and adds sidecarDefaultChecks when the definition has none.
+    ``used_ports`` maps each local service ID to its port.
+    """
+    connect = body.get("Connect")
+    definition = connect.get("SidecarService") if isinstance(connect, dict) else None
+    if not isinstance(definition, dict):
+        return None
+    sid = parent["ID"] + SIDECAR_SUFFIX
+    meta = definition.get("Meta")
+    if meta:
+        problem = _meta_problem(meta)
+        if problem:
+            raise ApiError(400, f"Invalid SidecarService: {problem}")
+    svc = new_service(
+        {
+            **definition,
+            "ID": sid,
+            "Service": definition.get("Name") or parent["Service"] + SIDECAR_SUFFIX,
+            "Kind": definition.get("Kind") or "connect-proxy",
+            "Address": definition.get("Address") or parent["Address"],
+            "Tags": definition.get("Tags") or parent["Tags"],
+            "Meta": meta or parent["Meta"],
+        }
+    )
+    proxy = dict(definition.get("Proxy") or {})
+    proxy["DestinationServiceName"] = proxy.get("DestinationServiceName") or parent["Service"]
+    proxy["DestinationServiceID"] = proxy.get("DestinationServiceID") or parent["ID"]
+    local_addr, local_port = proxy.get("LocalServiceAddress"), proxy.get("LocalServicePort")
+    if not proxy.get("LocalServiceSocketPath") and not (local_addr and (local_port or 0) >= 1):
+        if body.get("SocketPath"):
+            proxy["LocalServiceSocketPath"] = body["SocketPath"]
+        else:
+            proxy["LocalServiceAddress"] = local_addr or "127.0.0.1"
+            if (local_port or 0) < 1:
+                proxy["LocalServicePort"] = parent["Port"]
+    svc["Proxy"] = proxy_config(proxy)
+    if svc["Port"] < 1:
+        svc["Port"] = _sidecar_port(sid, used_ports)
+    checks = service_checks(svc, definition)
+    if not checks:
+        address = svc["Address"] or svc["Proxy"].get("LocalServiceAddress", "")
+        host = f"[{address}]" if ":" in address else address
+        defaults: list[Rec] = [
+            {"Name": "Connect Sidecar Listening", "TCP": f"{host}:{svc['Port']}"},
+            {"Name": f"Connect Sidecar Aliasing {parent['ID']}", "AliasService": parent["ID"]},
+        ]
+        defaults[0]["Interval"] = "10s"
+        checks = service_checks(svc, {"Checks": defaults})
+    return svc, checks
+
+
+def _sidecar_port(sidecar_id: str, used_ports: dict[str, int]) -> int:
+    """Agent.sidecarPortFromServiceIDLocked: the sidecar's own port, else the lowest free."""
+    low, high = SIDECAR_PORTS
+    in_range = {sid: port for sid, port in used_ports.items() if low <= port <= high}
+    if sidecar_id in in_range:
+        return in_range[sidecar_id]
+    taken = set(in_range.values())
+    for port in range(low, high + 1):
+        if port not in taken:
+            return port
+    raise ApiError(
+        500, f"no port provided for sidecar_service and none left in the configured range "
+        f"[{low}, {high}]",
+    )  # fmt: skip
 
 
 def _meta_problem(meta: dict[str, Any]) -> str | None:
@@ -153,6 +269,8 @@ class LocalAgent:
         self.store = store
         self.services: set[str] = set()
         self.checks: dict[str, LocalCheck] = {}
+        #: IDs of services registered as a Connect.SidecarService (LocallyRegisteredAsSidecar).
+        self.sidecars: set[str] = set()
 
     def reset(self) -> None:
         """Forget the agent's registrations (the store cancels the timers)."""
@@ -160,6 +278,7 @@ class LocalAgent:
             self.store.cancel_timer(check.timer)
         self.services = set()
         self.checks = {}
+        self.sidecars = set()
 
     def shift_indexes(self, delta: int) -> None:
         """Nothing indexed lives here; the catalog holds the records."""
@@ -193,6 +312,7 @@ class LocalAgent:
         with cat.write() as w:
             rec = cat.ensure_service(w, self.node, service)
             self.services.add(sid)
+            self.sidecars.discard(sid)
             new_ids = {check["CheckID"] for check, _ in checks}
             if replace_checks:
                 for cid in [c["CheckID"] for c in cat.service_checks(self.node, sid)]:
@@ -207,15 +327,34 @@ class LocalAgent:
                     record.update(Status=prev["Status"], Output=prev["Output"])
                 self._put_check(w, record, ttl)
 
+    def used_ports(self) -> dict[str, int]:
+        """Each local service ID with its port (for sidecar port allocation)."""
+        return {sid: rec["Port"] for sid in self.services if (rec := self.service(sid))}
+
+    def add_sidecar(
+        self, service: Rec, checks: list[tuple[Rec, float | None]], *, replace_checks: bool
+    ) -> None:
+        """Register a Connect.SidecarService's proxy (remembered as locally a sidecar)."""
+        self.add_service(service, checks, replace_checks=replace_checks)
+        self.sidecars.add(service["ID"])
+
     def remove_service(self, service_id: str) -> None:
-        """Deregister a local service, its checks and its maintenance check."""
+        """Deregister a local service, its checks and its maintenance check.
+
+        Like Agent.removeServiceSidecars, the sidecar this agent registered for the service
+        (ID + ``-sidecar-proxy``, LocallyRegisteredAsSidecar) goes too.
+        """
         cat = self.catalog
+        sidecar = service_id + SIDECAR_SUFFIX
+        ids = [service_id] + ([sidecar] if sidecar in self.sidecars else [])
         with cat.write() as w:
-            for check in cat.service_checks(self.node, service_id):
-                if check["ServiceID"] == service_id:
-                    self._drop_check(w, check["CheckID"])
-            cat.delete_service(w, self.node, service_id)
-            self.services.discard(service_id)
+            for sid in ids:
+                for check in cat.service_checks(self.node, sid):
+                    if check["ServiceID"] == sid:
+                        self._drop_check(w, check["CheckID"])
+                cat.delete_service(w, self.node, sid)
+                self.services.discard(sid)
+                self.sidecars.discard(sid)
 
     def add_check(self, check: Rec, ttl: float | None) -> None:
         """Register (or update) a local check (``check`` is a full HealthCheck record)."""

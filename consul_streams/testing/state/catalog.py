@@ -26,7 +26,15 @@ from typing import Any
 
 from .store import StateStore
 
-__all__ = ["CatalogState", "Write", "go_map", "new_check", "new_service"]
+__all__ = [
+    "PROXY_KINDS",
+    "CatalogState",
+    "Write",
+    "go_map",
+    "new_check",
+    "new_service",
+    "proxy_config",
+]
 
 Rec = dict[str, Any]
 _INDEX_KEYS = ("CreateIndex", "ModifyIndex")
@@ -59,7 +67,53 @@ def new_service(definition: Rec) -> Rec:
         rec["Kind"] = definition["Kind"]
     if definition.get("TaggedAddresses"):
         rec["TaggedAddresses"] = go_map(copy.deepcopy(definition["TaggedAddresses"]))
+    proxy = definition.get("Proxy")
+    if proxy or rec.get("Kind") in PROXY_KINDS:
+        rec["Proxy"] = proxy_config(proxy if isinstance(proxy, dict) else {})
+    connect = definition.get("Connect")
+    if isinstance(connect, dict) and connect.get("Native"):
+        # ServiceDefinition.NodeService keeps Native; a SidecarService is registration sugar.
+        rec["Connect"] = {"Native": True}
+    locality = definition.get("Locality")
+    if isinstance(locality, dict):
+        rec["Locality"] = {k: locality[k] for k in ("Region", "Zone") if locality.get(k)}
     return rec
+
+
+#: The kinds whose ``Proxy`` the agent reports (NodeService.IsSidecarProxy / IsGateway).
+PROXY_KINDS = (
+    "connect-proxy",
+    "mesh-gateway",
+    "terminating-gateway",
+    "ingress-gateway",
+    "api-gateway",
+)
+_PROXY_OMITEMPTY = (
+    "EnvoyExtensions",
+    "DestinationServiceName",
+    "DestinationServiceID",
+    "LocalServiceAddress",
+    "LocalServicePort",
+    "LocalServiceSocketPath",
+)
+
+
+def proxy_config(proxy: Rec) -> Rec:
+    """A ``structs.ConnectProxyConfig`` as the catalog marshals it (``ServiceProxy``).
+
+    Field order and omission follow the Go struct: the ``omitempty`` fields only when set,
+    ``Mode`` always, ``MeshGateway`` and ``Expose`` always (structs are never omitted).
+    """
+    out: Rec = {k: copy.deepcopy(proxy[k]) for k in _PROXY_OMITEMPTY if proxy.get(k)}
+    out["Mode"] = proxy.get("Mode") or ""
+    for key in ("TransparentProxy", "Config", "Upstreams"):
+        if proxy.get(key):
+            out[key] = copy.deepcopy(proxy[key])
+    out["MeshGateway"] = copy.deepcopy(proxy.get("MeshGateway") or {})
+    out["Expose"] = copy.deepcopy(proxy.get("Expose") or {})
+    if proxy.get("AccessLogs"):
+        out["AccessLogs"] = copy.deepcopy(proxy["AccessLogs"])
+    return out
 
 
 def new_check(node: str, definition: Rec, *, service: Rec | None = None) -> Rec:
