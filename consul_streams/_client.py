@@ -97,6 +97,7 @@ class Consul:
             max_connections=settings.max_connections,
             ssl_context=settings.ssl_context,
             tls_server_name=settings.tls_server_name,
+            http_auth=settings.http_auth,
         )
         self.kv = KV(self.transport, self)
         self.catalog = Catalog(self.transport, self)

@@ -123,8 +123,11 @@ class AiohttpTransport:
         max_connections: int = 64,
         ssl_context: ssl.SSLContext | None = None,
         tls_server_name: str | None = None,
+        http_auth: tuple[str, str] | None = None,
     ) -> None:
         self._address = address
+        # Basic auth (CONSUL_HTTP_AUTH) as a ready header: never in a URL, repr or log line.
+        self._auth_header = aiohttp.BasicAuth(*http_auth).encode() if http_auth else None
         self._token = token or None
         self._datacenter = datacenter
         self._consistency = consistency
@@ -217,6 +220,8 @@ class AiohttpTransport:
         headers = dict(request.headers)
         if self._token:
             headers["X-Consul-Token"] = self._token
+        if self._auth_header:
+            headers["Authorization"] = self._auth_header
         return headers
 
     async def send(
