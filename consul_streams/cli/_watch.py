@@ -26,7 +26,7 @@ from consul_streams.cli._common import add_http_flags, connect, jsonable, out_li
 from consul_streams.cli._consul_json import dump_consul, to_consul
 from consul_streams.cli._goflags import FlagSet
 from consul_streams.cli._parser import UsageError, print_error
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import ConsulError, HTTPError, InvalidArgument
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -186,8 +186,14 @@ def _as_flag(exc: InvalidArgument) -> str:
     return f"-{exc}" if exc.parameter in _FLAG_PARAMETERS else str(exc)
 
 
+#: Consul answers a malformed -filter with a 500 naming the evaluator: no retry heals that.
+_BAD_FILTER = "Failed to create boolean expression evaluator"
+
+
 def _retry(exc: ConsulError) -> bool:
     """Retry what can heal; log each failed attempt as ``consul watch`` does."""
+    if isinstance(exc, HTTPError) and _BAD_FILTER in exc.body:
+        return False
     if exc.retriable:
         log.warning("Watch errored (retrying): %s", exc)
     return exc.retriable
@@ -243,6 +249,8 @@ class _Handler:
         self.argv = argv
         self.shell = shell
         self.proc: asyncio.subprocess.Process | None = None
+        self.running = False  # from just before the spawn until the handler is reaped
+        self.pending: int | None = None  # a signal that came while the spawn was under way
         self.stopping = False
 
     async def run(self, payload: str, index: int) -> int:
@@ -253,26 +261,36 @@ class _Handler:
             argv = [shell, "-c", " ".join(self.argv)]
         else:
             argv = self.argv
+        self.running = True
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, env=env
-            )
-        except OSError as exc:
-            raise UsageError(f"Error starting handler: {exc}") from None
-        try:
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE, env=env
+                )
+            except OSError as exc:
+                raise UsageError(f"Error starting handler: {exc}") from None
+            if self.pending is not None:
+                # The child may run (and a signal arrive) before the spawn returns here.
+                self._forward(self.pending)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 await self.proc.communicate(payload.encode() + b"\n")
             return await self.proc.wait()
         finally:
-            self.proc = None
+            self.proc, self.running, self.pending = None, False, None
 
-    def signal(self, signum: int, stop: asyncio.Event) -> None:
-        self.stopping = True
+    def _forward(self, signum: int) -> None:
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signum)
-        else:
+
+    def signal(self, signum: int, stop: asyncio.Event) -> None:
+        self.stopping = True
+        if not self.running:
             stop.set()
+        elif self.proc is None:
+            self.pending = signum
+        else:
+            self._forward(signum)
 
 
 async def _consume(stream: Any, v: Mapping[str, Any], handler: _Handler | None) -> int:
