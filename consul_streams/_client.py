@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from consul_streams._config import PathArg, resolve_settings
-from consul_streams._transport import AiohttpTransport
+from consul_streams._transport import COMPRESSIONS, AiohttpTransport, Compression
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import Consistency, Duration
@@ -38,6 +38,9 @@ class Consul:
     creates its own on the first request and closes it in :meth:`aclose`; use
     ``async with Consul() as consul:``. ``timeout`` is the default read timeout (blocking
     reads derive theirs from ``wait``); ``max_connections`` caps concurrent requests.
+    ``compression``: ``"auto"`` (default) asks a local agent (loopback, unix socket) for plain
+    bodies, since inflating costs more CPU than loopback bytes, and a remote one for gzip;
+    ``"gzip"`` or ``"identity"`` force one.
 
     Endpoints: ``kv``, ``catalog``, ``health``, ``agent``, ``event``, ``session``,
     ``status``, ``txn``.
@@ -60,12 +63,17 @@ class Consul:
         cert: PathArg | None = None,
         key: PathArg | None = None,
         tls_server_name: str | None = None,
+        compression: Compression = "auto",
         environ: Mapping[str, str] | None = None,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgument(
                 "session",
                 f"expected an aiohttp.ClientSession or None; got {type(session).__name__}",
+            )
+        if compression not in COMPRESSIONS:
+            raise InvalidArgument(
+                "compression", f"expected 'auto', 'gzip' or 'identity'; got {compression!r}"
             )
         settings = resolve_settings(
             address=address,
@@ -97,6 +105,7 @@ class Consul:
             max_connections=settings.max_connections,
             ssl_context=settings.ssl_context,
             tls_server_name=settings.tls_server_name,
+            compression=compression,
             http_auth=settings.http_auth,
         )
         self.kv = KV(self.transport, self)
