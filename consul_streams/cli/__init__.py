@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -113,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = str(exc) or type(exc).__name__
         print_error(what if isinstance(exc, ConsulError) else f"{type(exc).__name__}: {what}")
         return 1
+    except BrokenPipeError:
+        # stdout closed early (`| head`): end quietly, as a Go program killed by SIGPIPE does.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return 130
 

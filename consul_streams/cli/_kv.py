@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from consul_streams.cli._common import add_http_flags, connect, out_bytes, out_line
-from consul_streams.cli._goflags import FlagSet
+from consul_streams.cli._goflags import FlagSet, HelpRequested
 from consul_streams.cli._parser import UsageError
 
 __all__ = ["kv_flags", "run_kv"]
@@ -242,6 +242,8 @@ async def _import(v: dict[str, Any], rest: list[str]) -> int:
 
 async def run_kv(argv: list[str]) -> int:
     """``consul-streams kv COMMAND [options] [args]``."""
+    if argv and argv[0] in ("-h", "-help", "--help"):
+        raise HelpRequested
     if not argv or argv[0] not in KV_COMMANDS:
         given = f" {argv[0]!r}" if argv else ""
         raise UsageError(f"kv: expected a sub-command (get, put, delete, export, import){given}")
