@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._dev_agent import DevAgent
 
+
 def _async_fixture(function: Callable[..., Any]) -> Any:
     """pytest-asyncio's fixture decorator when it is installed (its strict mode runs only
     those), else pytest's own (which anyio's plugin runs); never an import that can fail."""
@@ -40,6 +41,7 @@ def _async_fixture(function: Callable[..., Any]) -> Any:
 
         return pytest_asyncio.fixture(function)
     return pytest.fixture(function)
+
 
 __all__ = ["consul_agent", "consul_client"]
 
