@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from consul_streams import Consul
@@ -313,3 +314,28 @@ async def test_agent_down_logs_a_warning_on_the_first_failed_attempt(tmp_path: P
         assert await finish(proc) == 0
     finally:
         await agent.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "argv"),
+    [
+        ("/v1/health/service/web", ("-type=service", "-service=web")),
+        ("/v1/catalog/nodes", ("-type=nodes",)),
+        ("/v1/health/state/any", ("-type=checks",)),
+        ("/v1/catalog/services", ("-type=services",)),
+    ],
+)
+async def test_other_types_print_the_http_apis_json_in_its_order(
+    capsys: pytest.CaptureFixture[str],
+    agent: DevAgent,
+    client: Consul,
+    path: str,
+    argv: tuple[str, ...],
+) -> None:
+    """What the agent answered, field for field and in order (only KV and events re-encode)."""
+    await client.agent.service_register("web", tags=["a"], port=80)
+    async with aiohttp.ClientSession() as session, session.get(agent.url + path) as response:
+        raw = json.loads(await response.read())
+    status, out, _ = await cli(capsys, "watch", *argv, "-http-addr", agent.address)
+    assert status == 0
+    assert json.dumps(json.loads(out)) == json.dumps(raw)
