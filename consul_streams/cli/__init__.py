@@ -69,7 +69,8 @@ def _run_consul_command(command: str, argv: list[str]) -> int:
     logger = logging.getLogger("consul_streams")
     handler = _StderrLog(logging.WARNING)
     logger.addHandler(handler)
-    if logger.level == logging.NOTSET or logger.level > logging.WARNING:
+    level = logger.level
+    if level == logging.NOTSET or level > logging.WARNING:
         logger.setLevel(logging.WARNING)
     try:
         return asyncio.run(_consul_command(command, argv))
@@ -81,6 +82,7 @@ def _run_consul_command(command: str, argv: list[str]) -> int:
         return 1
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
