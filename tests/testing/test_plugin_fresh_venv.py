@@ -1,6 +1,6 @@
 """The pytest plugin in a project of someone else's: a fresh virtual environment with
-consul-streams and plain pytest (no pytest-asyncio) runs a plain test; adding pytest-asyncio
-makes the async fixtures work.
+consul-streams and plain pytest (no pytest-asyncio) runs a plain test; adding anyio, then
+pytest-asyncio, makes the async fixtures work under either.
 
 Slow (two package installs into a new venv, from pip's cache or the local index): run with
 ``pytest -m slow tests/testing/test_plugin_fresh_venv.py``; ``.ci/run`` runs it.
@@ -46,6 +46,22 @@ def test_plain_pytest_then_pytest_asyncio(tmp_path: Path) -> None:
     plugins = _run(python, "-m", "pytest", "--trace-config", "--co", "-q", cwd=project)
     assert "consul_streams" in plugins.stdout  # the plugin was loaded, not skipped
 
+    # anyio's pytest plugin runs the same fixtures for tests marked anyio.
+    installed = _run(*pip, "anyio", cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    (project / "test_anyio.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture\n"
+        "def anyio_backend():\n"
+        '    return "asyncio"\n\n'
+        "@pytest.mark.anyio\n"
+        "async def test_kv(consul_client):\n"
+        '    assert await consul_client.kv.put("k", b"any")\n'
+    )
+    run = _run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_anyio.py", cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+
     installed = _run(*pip, "pytest-asyncio", cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr
     (project / "test_async.py").write_text(
@@ -58,4 +74,4 @@ def test_plain_pytest_then_pytest_asyncio(tmp_path: Path) -> None:
     )
     run = _run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "2 passed" in run.stdout
+    assert "3 passed" in run.stdout
