@@ -3,7 +3,9 @@ them) and run against a fresh dev agent (``CONSUL_HTTP_ADDR`` points at it).
 
 A comment line right before a block says how it runs:
 
-* none: a script; it must end with status 0.
+* none: a script; it must end with status 0. A fragment with top-level ``await``/``async with``
+  (the body of a coroutine, as in an asyncio REPL) runs as ``async def main()`` under
+  ``asyncio.run``.
 * ``<!-- snippet: follows -->``: a script that follows a stream forever; it must print and
   still be running, then it is stopped.
 * ``<!-- snippet: pytest -->``: a test module, run by pytest with ``asyncio_mode = auto``.
@@ -42,6 +44,18 @@ class Snippet:
         return f"{self.doc}#{self.number}"
 
     @property
+    def program(self) -> str:
+        """The snippet as a module: a top-level-await fragment wrapped in ``main()``."""
+        try:
+            compile(self.code, self.id, "exec")
+        except SyntaxError as exc:
+            if not re.search(r"'(await|async with|async for)' outside", str(exc)):
+                raise
+            body = "".join(f"    {line}\n" if line else "\n" for line in self.code.splitlines())
+            return f"import asyncio\n\n\nasync def main() -> None:\n{body}\n\nasyncio.run(main())\n"
+        return self.code
+
+    @property
     def filename(self) -> str:
         stem = re.sub(r"\W", "_", self.doc.removesuffix(".md"))
         prefix = "test_" if self.mode == "pytest" else ""
@@ -68,13 +82,23 @@ def test_the_docs_have_snippets() -> None:
     assert {s.mode for s in SNIPPETS} <= {"script", "follows", "pytest"}
 
 
+def test_a_top_level_await_fragment_runs_as_a_coroutine() -> None:
+    fragment = Snippet("x.md", 1, "script", "async with lock:\n    await work()\n")
+    assert "async def main() -> None:\n    async with lock:\n        await work()\n" in (
+        fragment.program
+    )
+    assert fragment.program.endswith("asyncio.run(main())\n")
+    with pytest.raises(SyntaxError):
+        _ = Snippet("x.md", 2, "script", "def broken(:\n").program
+
+
 @pytest.fixture(scope="module")
 def mypy_report(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One ``mypy --strict`` run over every snippet (the repo's cache keeps it to seconds)."""
     api = pytest.importorskip("mypy.api")
     folder = tmp_path_factory.mktemp("snippets")
     for snippet in SNIPPETS:
-        (folder / snippet.filename).write_text(snippet.code, encoding="utf-8")
+        (folder / snippet.filename).write_text(snippet.program, encoding="utf-8")
     flags = ["--strict", "--python-version", "3.10", "--cache-dir", str(ROOT / ".mypy_cache")]
     stdout, stderr, _ = api.run([*flags, "--explicit-package-bases", str(folder)])
     return str(stdout + stderr)
@@ -103,7 +127,7 @@ async def test_snippet_runs_against_the_dev_agent(
     snippet: Snippet, agent: DevAgent, tmp_path: Path
 ) -> None:
     path = tmp_path / snippet.filename
-    path.write_text(snippet.code, encoding="utf-8")
+    path.write_text(snippet.program, encoding="utf-8")
     if snippet.mode == "pytest":
         argv = [
             "-m",
