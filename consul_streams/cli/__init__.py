@@ -55,6 +55,8 @@ class _StderrLog(logging.Handler):
     """The library's warnings on stderr, one line each (``consul watch`` logs each failure)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("watch %r stopped"):
+            return  # the error that stopped the watch is the command's own one-line report
         try:
             text = " ".join(self.format(record).split())
             sys.stderr.write(f"consul-streams: {record.levelname.lower()}: {text}\n")
@@ -97,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_consul_command(argv[0], argv[1:])
         args = build_parser().parse_args(argv)
         if args.command == "dev":
-            from consul_streams.cli._commands import run_dev_command
+            from consul_streams.cli._dev import run_dev_command
 
             return run_dev_command(args)
         from consul_streams.cli._demo import run_demo
@@ -115,7 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConsulError, OSError, UnicodeError) as exc:
         # consul: "Error querying Consul agent: ..." and status 1
         what = str(exc) or type(exc).__name__
-        print_error(what if isinstance(exc, ConsulError) else f"{type(exc).__name__}: {what}")
+        if isinstance(exc, ConsulError):
+            from consul_streams._policy import hint
+
+            fix = hint(exc)
+            print_error(f"{what} ({fix})" if fix else what)
+        else:
+            print_error(f"{type(exc).__name__}: {what}")
         return 1
     except BrokenPipeError:
         # stdout closed early (`| head`): end quietly, as a Go program killed by SIGPIPE does.

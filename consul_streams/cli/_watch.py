@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import signal
@@ -26,7 +25,7 @@ from consul_streams.cli._common import add_http_flags, connect, jsonable, out_li
 from consul_streams.cli._consul_json import dump_consul, to_consul
 from consul_streams.cli._goflags import FlagSet
 from consul_streams.cli._parser import UsageError, print_error
-from consul_streams.exceptions import ConsulError, HTTPError, InvalidArgument
+from consul_streams.exceptions import InvalidArgument
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["WATCH_TYPES", "build_query", "changes", "check_watch_args", "run_watch", "watch_flags"]
 
 WATCH_TYPES = ("key", "keyprefix", "services", "nodes", "service", "checks", "event")
-log = logging.getLogger("consul_streams.cli")
 
 #: The parameters each type accepts (api/watch/funcs.go); others are "Invalid parameters".
 _TYPE_PARAMS: Mapping[str, frozenset[str]] = {
@@ -186,19 +184,6 @@ def _as_flag(exc: InvalidArgument) -> str:
     return f"-{exc}" if exc.parameter in _FLAG_PARAMETERS else str(exc)
 
 
-#: Consul answers a malformed -filter with a 500 naming the evaluator: no retry heals that.
-_BAD_FILTER = "Failed to create boolean expression evaluator"
-
-
-def _retry(exc: ConsulError) -> bool:
-    """Retry what can heal; log each failed attempt as ``consul watch`` does."""
-    if isinstance(exc, HTTPError) and _BAD_FILTER in exc.body:
-        return False
-    if exc.retriable:
-        log.warning("Watch errored (retrying): %s", exc)
-    return exc.retriable
-
-
 def changes(query: Query[Any], v: Mapping[str, Any]) -> Any:
     """The watch as an aiostream Stream of ``(value, meta)``: matched, debounced, de-duplicated
     and diffed as the flags ask."""
@@ -206,7 +191,9 @@ def changes(query: Query[Any], v: Mapping[str, Any]) -> Any:
     from consul_streams.recipes.config import BURST_RATE_LIMIT
     from consul_streams.watch import watch
 
-    options: dict[str, Any] = {"wait": v["wait"], "retry": _retry}
+    # The library's error policy: retriable failures are retried (each logged at WARNING,
+    # which the command shows on stderr), the others end the watch and the command (status 1).
+    options: dict[str, Any] = {"wait": v["wait"]}
     if v["type"] == "event":
         options["events"] = "all"  # consul's first run hands over the buffered events
     if v["debounce"]:
