@@ -1,26 +1,36 @@
 """consul_streams: reactive watches and streams over HashiCorp Consul, on asyncio.
 
-The curated public API; everything else lives in modules starting with ``_``.
+The curated public API; everything else lives in modules starting with ``_``. Every type in a
+public signature is exported here (``Clock``, ``Transport``, ``Request``, ``Response``,
+``Identity``, the seed's input types), and every error of the one tree.
 """
 
 from consul_streams import ops as ops  # the operators, as consul_streams.ops
 from consul_streams._client import Consul
+from consul_streams._clock import Clock, MonotonicClock, VirtualClock
 from consul_streams._health import Health, HealthMonitor
-from consul_streams._query import BlockingMode, Query
+from consul_streams._identity import Identity
+from consul_streams._query import BlockingMode, Query, Request, Response, Transport
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import (
     BadRequest,
+    ClientClosed,
+    ConfigError,
     Conflict,
     ConnectError,
     ConsulError,
     DecodeError,
     HTTPError,
     InvalidArgument,
+    LockLost,
     MethodNotAllowed,
+    NoHealthyInstances,
     NotFound,
     PermissionDenied,
     RateLimited,
     ReadTimeout,
     RequestTooLarge,
+    SemaphoreConflict,
     ServerError,
     TransportError,
 )
@@ -28,16 +38,22 @@ from consul_streams.typing import (
     AgentService,
     Blocking,
     CatalogService,
+    Collection,
+    CollectionMeta,
     Consistency,
     Duration,
     Event,
     Filter,
     HealthCheck,
     KVEntry,
+    Mapping,
+    MappingMeta,
     Meta,
     Node,
+    Object,
     ObjectID,
     ObjectIndex,
+    ObjectMeta,
     Payload,
     ServiceEntry,
     Session,
@@ -46,7 +62,14 @@ from consul_streams.typing import (
     TxnResult,
     Weights,
 )
-from consul_streams.watch import Backoff, RateLimit, WatchStats, WatchStream, watch
+from consul_streams.watch import (
+    Backoff,
+    RateLimit,
+    WatchIterator,
+    WatchStats,
+    WatchStream,
+    watch,
+)
 
 __all__ = [
     "AgentService",
@@ -55,6 +78,11 @@ __all__ = [
     "Blocking",
     "BlockingMode",
     "CatalogService",
+    "ClientClosed",
+    "Clock",
+    "Collection",
+    "CollectionMeta",
+    "ConfigError",
     "Conflict",
     "ConnectError",
     "Consistency",
@@ -68,28 +96,43 @@ __all__ = [
     "Health",
     "HealthCheck",
     "HealthMonitor",
+    "Identity",
     "InvalidArgument",
     "KVEntry",
+    "LockLost",
+    "Mapping",
+    "MappingMeta",
     "Meta",
     "MethodNotAllowed",
+    "MonotonicClock",
+    "NoHealthyInstances",
     "Node",
     "NotFound",
+    "Object",
     "ObjectID",
     "ObjectIndex",
+    "ObjectMeta",
     "Payload",
     "PermissionDenied",
     "Query",
     "RateLimit",
     "RateLimited",
     "ReadTimeout",
+    "Request",
     "RequestTooLarge",
+    "Response",
+    "SemaphoreConflict",
     "ServerError",
     "ServiceEntry",
     "Session",
+    "Transport",
     "TransportError",
     "TxnError",
     "TxnResponse",
     "TxnResult",
+    "VirtualClock",
+    "WatchEngine",
+    "WatchIterator",
     "WatchStats",
     "WatchStream",
     "Weights",

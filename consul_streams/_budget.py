@@ -13,8 +13,9 @@ again at the back, with the same index (nothing was lost: the agent had no chang
 So every watch is polled at least every ~(watches / slots) * ``min_hold`` seconds and blocking
 requests stay bounded by ``slots / min_hold`` per second.
 
-Budgets are kept per transport object in a ``WeakKeyDictionary`` (like ``_share``'s hubs), so
-the client needs no changes. A transport without a ``max_connections`` attribute has none.
+Each client's :class:`~consul_streams._watch_engine.WatchEngine` owns one budget (slots from
+the client's ``max_connections``, ``min_hold`` from ``Consul(min_hold=)``) and the rotation
+timer it starts; closing the engine cancels that timer.
 """
 
 from __future__ import annotations
@@ -22,18 +23,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import weakref
 from typing import Any
 
 from consul_streams._clock import Clock, MonotonicClock
+from consul_streams._tasks import TaskOwner
 from consul_streams.exceptions import InvalidArgument
 
-__all__ = ["DEFAULT_MIN_HOLD", "Lease", "LongPollBudget", "budget_for", "configure", "slots_for"]
+__all__ = ["DEFAULT_MIN_HOLD", "Lease", "LongPollBudget", "check_min_hold", "slots_for"]
 
 #: Seconds a lease is held before a waiting poller may preempt it.
 DEFAULT_MIN_HOLD = 1.0
 
-_budgets: weakref.WeakKeyDictionary[Any, LongPollBudget] = weakref.WeakKeyDictionary()
+
+def check_min_hold(value: object) -> float:
+    """``min_hold`` in seconds: a number >= 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InvalidArgument("min_hold", f"expected seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def slots_for(max_connections: int) -> int:
@@ -67,15 +73,20 @@ class LongPollBudget:
     """
 
     def __init__(
-        self, slots: int, *, min_hold: float = DEFAULT_MIN_HOLD, clock: Clock | None = None
+        self,
+        slots: int,
+        *,
+        min_hold: float = DEFAULT_MIN_HOLD,
+        clock: Clock | None = None,
+        tasks: TaskOwner | None = None,
     ) -> None:
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise InvalidArgument("slots", f"expected an int >= 1, got {slots!r}")
-        if isinstance(min_hold, bool) or not isinstance(min_hold, (int, float)) or min_hold < 0:
-            raise InvalidArgument("min_hold", f"expected seconds >= 0, got {min_hold!r}")
         self.slots = slots
-        self.min_hold = float(min_hold)
+        self.min_hold = check_min_hold(min_hold)
         self.clock: Clock = clock if clock is not None else MonotonicClock()
+        #: owns the rotation timer (the engine's owner, or this budget's own)
+        self._tasks = tasks if tasks is not None else TaskOwner("long-poll budget")
         #: leases in grant order (dicts keep insertion order: the first is the oldest)
         self._held: dict[Lease, None] = {}
         self._waiters: collections.deque[asyncio.Future[Lease]] = collections.deque()
@@ -182,7 +193,7 @@ class LongPollBudget:
                     self.min_hold - held_for if due is None else min(due, self.min_hold - held_for)
                 )
         if wanted > 0 and (self._rotator is None or self._rotator.done()):
-            self._rotator = asyncio.get_running_loop().create_task(
+            self._rotator = self._tasks.spawn(
                 self._rotate(), name="consul_streams.long-poll rotation"
             )
         return due if wanted > 0 else None
@@ -203,45 +214,7 @@ class LongPollBudget:
         if self._rotator is asyncio.current_task():
             self._rotator = None
 
-
-def budget_for(transport: object, clock: Clock) -> LongPollBudget | None:
-    """The transport's long-poll budget, created on first use (``clock`` times preemption).
-
-    None when the transport has no ``max_connections`` attribute (or cannot be weakly
-    referenced): its long-polls are then limited only by the transport itself.
-    """
-    try:
-        budget = _budgets.get(transport)
-    except TypeError:
-        return None
-    if budget is None:
-        cap = getattr(transport, "max_connections", None)
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-            return None
-        budget = _budgets[transport] = LongPollBudget(slots_for(cap), clock=clock)
-    return budget
-
-
-def configure(
-    transport: object,
-    *,
-    slots: int | None = None,
-    min_hold: float = DEFAULT_MIN_HOLD,
-    clock: Clock | None = None,
-) -> LongPollBudget:
-    """Set ``transport``'s long-poll budget before its first watch (tests, tuning).
-
-    ``slots=None`` derives the count from ``transport.max_connections`` (see :func:`slots_for`).
-    """
-    if slots is None:
-        cap = getattr(transport, "max_connections", None)
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-            raise InvalidArgument(
-                "slots", "expected an int >= 1 (the transport has no max_connections)"
-            )
-        slots = slots_for(cap)
-    existing = _budgets.get(transport)
-    if existing is not None and (existing.held or existing.waiting):
-        raise InvalidArgument("transport", "its long-poll budget is in use; configure it first")
-    budget = _budgets[transport] = LongPollBudget(slots, min_hold=min_hold, clock=clock)
-    return budget
+    async def aclose(self) -> None:
+        """Stop the rotation timer (the engine closes its pollers, which release their leases)."""
+        self._rotator = None
+        await self._tasks.aclose()

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from consul_streams._budget import DEFAULT_MIN_HOLD, check_min_hold, slots_for
 from consul_streams._config import PathArg, resolve_settings
+from consul_streams._query import Transport
 from consul_streams._transport import COMPRESSIONS, AiohttpTransport, Compression
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.typing import Consistency, Duration
+from consul_streams.typing import Consistency, Duration, parse_duration
 
 if TYPE_CHECKING:
     from consul_streams.recipes.lock import Lock
@@ -42,6 +45,16 @@ class Consul:
     bodies, since inflating costs more CPU than loopback bytes, and a remote one for gzip;
     ``"gzip"`` or ``"identity"`` force one.
 
+    ``transport``: send requests through this :class:`~consul_streams.Transport` instead of
+    aiohttp (``consul_streams.testing.MockTransport(handler)`` in unit tests); the client
+    closes it in :meth:`aclose`.
+
+    ``min_hold``: how long a long-poll holds its slot before a watch waiting for one may take
+    it (when there are more watches than long-poll slots; a Duration, default 1s).
+
+    :meth:`aclose` also closes the client's watch engine (:attr:`engine`): every open watch of
+    this client's Queries ends with :class:`~consul_streams.exceptions.ClientClosed`.
+
     Endpoints: ``kv``, ``catalog``, ``health``, ``agent``, ``event``, ``session``,
     ``status``, ``txn``.
     """
@@ -65,7 +78,18 @@ class Consul:
         tls_server_name: str | None = None,
         compression: Compression = "auto",
         environ: Mapping[str, str] | None = None,
+        min_hold: Duration = DEFAULT_MIN_HOLD,
+        transport: Transport | None = None,
     ) -> None:
+        if transport is not None:
+            if not (callable(getattr(transport, "send", None)) and hasattr(transport, "identity")):
+                raise InvalidArgument(
+                    "transport",
+                    "expected a Transport (send(), identity), e.g. "
+                    f"consul_streams.testing.MockTransport; got {type(transport).__name__}",
+                )
+            if session is not None:
+                raise InvalidArgument("session", "cannot be given together with transport=")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgument(
                 "session",
@@ -91,11 +115,13 @@ class Consul:
             tls_server_name=tls_server_name,
             environ=os.environ if environ is None else environ,
         )
+        self._min_hold = check_min_hold(parse_duration(min_hold, "min_hold"))
+        self._engine: WatchEngine | None = None
         self.address: str = settings.address.url
         self.datacenter: str | None = settings.datacenter
         self.consistency: Consistency = settings.consistency
         self.timeout: float = settings.timeout
-        self.transport = AiohttpTransport(
+        self.transport: Transport = transport or AiohttpTransport(
             settings.address,
             token=settings.token,
             datacenter=settings.datacenter,
@@ -133,12 +159,37 @@ class Consul:
         return Lock(self, key, **options)
 
     @property
+    def engine(self) -> WatchEngine:
+        """The watch engine every watch of this client's Queries runs in (created on first use).
+
+        It owns the shared polls, the long-poll budget and their tasks; recipes that wait for a
+        change (locks, semaphores) wait through ``watch()`` and so through it.
+        """
+        engine = self._engine
+        if engine is None:
+            # A transport= without a connection cap (a MockTransport may have none) gets no
+            # long-poll budget.
+            cap = getattr(self.transport, "max_connections", None)
+            engine = self._engine = WatchEngine(
+                slots=None if cap is None else slots_for(cap),
+                min_hold=self._min_hold,
+                name=f"watch engine of {self!r}",
+            )
+        return engine
+
+    @property
     def closed(self) -> bool:
-        return self.transport.closed
+        return bool(getattr(self.transport, "closed", False))
 
     async def aclose(self) -> None:
-        """Close the HTTP session this client created (a caller's session stays open)."""
-        await self.transport.aclose()
+        """End this client's watches (:class:`ClientClosed`), then close the HTTP session it
+        created (a caller's session stays open), or the ``transport=`` given."""
+        try:
+            await self.engine.aclose()
+        finally:
+            aclose = getattr(self.transport, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def __aenter__(self) -> Consul:
         return self
@@ -152,13 +203,13 @@ class Consul:
         await self.aclose()
 
     def __repr__(self) -> str:
-        token = "set" if self.transport.has_token else "none"
+        token = "set" if getattr(self.transport, "has_token", False) else "none"
         return f"<Consul {self.address} dc={self.datacenter!r} token={token}>"
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         # Warn, never close: closing needs the loop, which may be gone or another one.
         transport = self.__dict__.get("transport")
-        if transport is not None and transport.owns_open_session:
+        if transport is not None and getattr(transport, "owns_open_session", False):
             _warn(
                 f"unclosed {self!r}: use 'async with Consul(...)' or 'await consul.aclose()'",
                 ResourceWarning,

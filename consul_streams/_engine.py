@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from consul_streams._budget import Lease, LongPollBudget, budget_for
+from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
 from consul_streams._health import HealthMonitor
 from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index, detach
@@ -141,7 +141,9 @@ class PollConfig:
     rng: random.Random
 
     def sharing_key(self) -> Hashable:
-        return (self.wait, self.rate_limit, self.backoff, self.retry, id(self.clock), id(self.rng))
+        # The clock and RNG themselves (hashed by identity), never their id(): an id can be
+        # re-used by a new object once the old one is collected.
+        return (self.wait, self.rate_limit, self.backoff, self.retry, self.clock, self.rng)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ class Round:
 class Poller:
     """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
 
-    def __init__(self, query: Query[Any], config: PollConfig) -> None:
+    def __init__(
+        self, query: Query[Any], config: PollConfig, budget: LongPollBudget | None = None
+    ) -> None:
+        """``budget``: the owning engine's long-poll budget (None: long-polls are not limited)."""
         self.query = query
         self.config = config
         self.stats = WatchStats()
@@ -167,7 +172,7 @@ class Poller:
         self._seq = 0
         self._previous: tuple[Any] | None = None
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
-        self._budget: LongPollBudget | None = None
+        self._budget = budget
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
         #: failing, since when, the last error: published for recipes and ``stream.health``
@@ -283,7 +288,6 @@ class Poller:
         its next request, so the consumers get the value before a new request goes out.
         """
         clock = self.config.clock
-        self._budget = budget_for(self.query.transport, clock)
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
+from consul_streams._identity import Identity
 from consul_streams._rules import format_go_duration, read_timeout_for_wait
 from consul_streams.typing import Meta
 
@@ -128,6 +129,13 @@ class Query(Generic[T]):
     #: seconds added to the derived read timeout; None: the transport's default timeout.
     timeout_slack: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: how the value splits into named items (what ``ops.diff``/``ops.match`` key by)
+    identity: Identity | None = None
+    #: the watch engine of the client that built this Query (its shared polls and long-poll
+    #: budget); None for a Query built on a bare transport: each watch of it polls on its own.
+    #: Typed ``object``: the engine sits above Query, which must not import it even for types
+    #: (tests/test_imports.py); ``watch()`` checks it is a ``WatchEngine``.
+    engine: object | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[Any, ...]:

@@ -1,40 +1,48 @@
 """Shared subscriptions: one long-poll per identical query, latest-value fan-out to consumers.
 
-A :class:`Hub` owns the background task that runs a :class:`~consul_streams._engine.Poller`.
-Consumers hold a :class:`Subscription`; each sees the newest round (a slow consumer skips
-intermediate rounds, nothing is buffered beyond one round per hub). The hub is registered per
-transport object in a ``WeakKeyDictionary`` so the client needs no changes, and it stops its
-task when the last subscription closes.
+A :class:`Hub` runs a :class:`~consul_streams._engine.Poller` in a task started through its
+:class:`~consul_streams._watch_engine.WatchEngine` (which registers shared hubs and cancels
+their tasks when the client closes). Consumers hold a :class:`Subscription`; each sees the
+newest round (a slow consumer skips intermediate rounds, nothing is buffered beyond one round
+per hub). The hub stops its task when the last subscription closes, or ends every subscription
+with an error (:class:`~consul_streams.exceptions.ClientClosed`) when its engine closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Callable, Hashable
 
-from consul_streams._engine import PollConfig, Poller, Round, WatchStats
-from consul_streams._query import Query
+from consul_streams._engine import Poller, Round, WatchStats
 
-__all__ = ["Hub", "Subscription", "subscribe"]
-
-_Registry = dict[Hashable, "Hub"]
-_registries: weakref.WeakKeyDictionary[Any, _Registry] = weakref.WeakKeyDictionary()
+__all__ = ["Hub", "Subscription"]
 
 
 class Hub:
-    """One poll task and the subscriptions reading its latest round."""
+    """One poll task and the subscriptions reading its latest round.
 
-    def __init__(self, poller: Poller, registry: _Registry | None, key: Hashable) -> None:
+    ``spawn(coro, name=)`` starts the poll task under the engine's ownership; ``on_idle(hub)``
+    is called when the hub stops (last subscriber gone, fatal error, engine closed) so the
+    engine forgets it.
+    """
+
+    def __init__(
+        self,
+        poller: Poller,
+        key: Hashable,
+        *,
+        spawn: Callable[..., asyncio.Task[None]],
+        on_idle: Callable[[Hub], None],
+    ) -> None:
         self.poller = poller
         self.latest: Round | None = None
         #: the poll's first round: the baseline of consumers that skip their initial value
         self.first: Round | None = None
         self.error: BaseException | None = None
         self._subscribers: set[Subscription] = set()
-        self._registry = registry
-        self._key = key
+        self.key = key
+        self._spawn = spawn
+        self._on_idle = on_idle
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -58,30 +66,31 @@ class Hub:
             raise
         except Exception as exc:  # handed to every consumer, who raise it
             self.error = exc
-            self._unregister()
+            self._on_idle(self)
             for sub in self._subscribers:
                 sub.notify()
-
-    def _unregister(self) -> None:
-        if self._registry is not None and self._registry.get(self._key) is self:
-            del self._registry[self._key]
 
     def attach(self) -> Subscription:
         sub = Subscription(self)
         self._subscribers.add(sub)
         # A late subscriber gets the current value at once: next_round reads the hub's state.
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
+        if self._task is None and self.error is None:
+            self._task = self._spawn(
                 self._run(), name=f"consul_streams.watch {self.poller.query!r}"
             )
         return sub
 
-    def detach(self, sub: Subscription) -> asyncio.Task[None] | None:
-        """Drop ``sub``; when it was the last, cancel the poll and return its task to await."""
-        self._subscribers.discard(sub)
-        if self._subscribers:
-            return None
-        self._unregister()
+    def fail(self, error: BaseException) -> asyncio.Task[None] | None:
+        """End every subscription with ``error`` and stop the poll; returns its task to await."""
+        if self.error is None:
+            self.error = error
+        task = self._stop()
+        for sub in self._subscribers:
+            sub.notify()
+        return task
+
+    def _stop(self) -> asyncio.Task[None] | None:
+        self._on_idle(self)
         task, self._task = self._task, None
         if task is not None and not task.done():
             # Cancelling aborts the in-flight request at once; ``stopping`` tells the poller
@@ -89,6 +98,13 @@ class Hub:
             self.poller.stopping = True
             task.cancel()
         return task
+
+    def detach(self, sub: Subscription) -> asyncio.Task[None] | None:
+        """Drop ``sub``; when it was the last, cancel the poll and return its task to await."""
+        self._subscribers.discard(sub)
+        if self._subscribers:
+            return None
+        return self._stop()
 
 
 class Subscription:
@@ -142,19 +158,3 @@ class Subscription:
         if task is not None:
             # asyncio.wait does not re-raise the task's cancellation, only our own.
             await asyncio.wait({task})
-
-
-def subscribe(query: Query[Any], config: PollConfig, *, share: bool) -> Subscription:
-    """Attach to the hub polling ``query`` with ``config``, creating it if needed."""
-    if share:
-        key = (query.key, query.index, query.hash, config.sharing_key())
-        try:
-            registry = _registries.setdefault(query.transport, {})
-        except TypeError:  # a transport that cannot be weakly referenced is not shared
-            pass
-        else:
-            hub = registry.get(key)
-            if hub is None:
-                hub = registry[key] = Hub(Poller(query, config), registry, key)
-            return hub.attach()
-    return Hub(Poller(query, config), None, None).attach()

@@ -26,9 +26,9 @@ from consul_streams._address import Address
 from consul_streams._query import Request, Response
 from consul_streams.exceptions import (
     BadRequest,
+    ClientClosed,
     Conflict,
     ConnectError,
-    ConsulError,
     HTTPError,
     MethodNotAllowed,
     NotFound,
@@ -238,7 +238,7 @@ class AiohttpTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise ConsulError("the Consul client is closed")
+            raise ClientClosed("the Consul client is closed")
         if self._session is None:
             # Created here, not in __init__: a ClientSession binds to the running loop.
             connector: aiohttp.BaseConnector

@@ -16,11 +16,12 @@ import pytest
 import pytest_asyncio
 from test_watch_helpers import FakeTransport, Reply, json_query
 
-from consul_streams._budget import Lease, LongPollBudget, budget_for, configure, slots_for
+from consul_streams._budget import Lease, LongPollBudget, slots_for
 from consul_streams._client import Consul
 from consul_streams._clock import VirtualClock
 from consul_streams._engine import PollConfig, Poller
 from consul_streams._query import Request
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.testing import DevAgent
 from consul_streams.watch import Backoff, watch
@@ -52,7 +53,12 @@ def test_bad_budget_settings_fail_naming_the_parameter() -> None:
     with pytest.raises(InvalidArgument, match="min_hold"):
         LongPollBudget(1, min_hold=-1)
     with pytest.raises(InvalidArgument, match="slots"):
-        configure(object())
+        WatchEngine(slots=0)
+    with pytest.raises(InvalidArgument, match="min_hold"):
+        WatchEngine(slots=1, min_hold=True)
+    for bad in (-1, "soon", None):
+        with pytest.raises(InvalidArgument, match="min_hold"):
+            Consul("127.0.0.1:1", environ={}, min_hold=bad)  # type: ignore[arg-type]
 
 
 class Holder:
@@ -208,7 +214,7 @@ async def test_more_watches_than_slots_converge_and_every_watch_is_rotated_in() 
         await within(watchers.until({path: f"single{n}"}))
     assert store.peak_parked <= 3
     assert t.peak_inflight <= 4
-    budget = budget_for(t, clock)
+    budget = t.engine.budget
     assert budget is not None
     assert budget.preemptions > 0
     await watchers.close()
@@ -244,7 +250,7 @@ async def test_closing_every_watch_leaves_no_task_or_request_behind() -> None:
     watchers = Watchers(t, store, clock)
     await within(watchers.until({p: "v0" for p in store.values}))
     await within(clock.wait_for_sleepers(1))
-    budget = budget_for(t, clock)
+    budget = t.engine.budget
     assert budget is not None
     assert budget.waiting == 4
     await watchers.close()
@@ -278,8 +284,8 @@ async def test_writes_get_through_while_long_polls_fill_their_budget(agent: DevA
             changed.clear()
             await changed.wait()
 
-    async with Consul(agent.url, environ={}, max_connections=4) as c:
-        configure(c.transport, min_hold=0.05)  # real time here: rotate fast
+    # Real time here: rotate fast.
+    async with Consul(agent.url, environ={}, max_connections=4, min_hold=0.05) as c:
         for key in keys:
             await c.kv.put(key, b"0")
 
@@ -310,12 +316,12 @@ async def _poller_parked(transport: FakeTransport) -> tuple[Poller, asyncio.Task
     """A Poller whose blocking read is in flight, holding the only long-poll lease."""
     clock = VirtualClock()
     config = PollConfig(300.0, None, Backoff(), None, clock, random.Random(1))
-    poller = Poller(json_query(transport, "/v1/kv/k"), config)
+    budget = transport.engine.budget_for(clock)
+    assert budget is not None
+    poller = Poller(json_query(transport, "/v1/kv/k"), config, budget)
     transport.push(Reply("a", index=1), "/v1/kv/k")
     task = asyncio.ensure_future(poller.run(lambda _round: False))
     await within(transport.wait_requests(2))
-    budget = budget_for(transport, clock)
-    assert budget is not None
     (lease,) = list(budget._held)
     return poller, task, lease
 

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from consul_streams._budget import slots_for
 from consul_streams._query import BlockingMode, Query, Request, Response
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import ConsulError
 
 __all__ = ["FakeTransport", "Reply", "T", "fast", "json_query", "kv_query", "nxt", "within"]
@@ -81,8 +83,10 @@ class FakeTransport:
         self._waiting: dict[str, collections.deque[asyncio.Future[Reply]]] = {}
         self._changed = asyncio.Event()
         self._limit = asyncio.Semaphore(max_connections) if max_connections else None
-        #: read by the long-poll budget (``_budget.budget_for``); None: no budget
         self.max_connections = max_connections
+        #: what a client would own: the watch engine of the Queries built on this transport
+        #: (its long-poll budget sized from ``max_connections``; None: no budget)
+        self.engine = WatchEngine(slots=slots_for(max_connections) if max_connections else None)
         self._handler = handler
 
     @property
@@ -171,7 +175,7 @@ def json_query(
         _decode_json,
         mode=mode,
         ok_statuses=frozenset({200, 404}),
-        **fields,
+        **{"engine": transport.engine, **fields},
     )
 
 

@@ -394,3 +394,24 @@ async def test_watch_pipes_into_consul_streams_ops() -> None:
         await clock.advance(0.5)
         assert await within(pending) == {"Key": "k", "Value": "e30="}
     assert t.cancellations == 1
+
+
+async def test_a_query_without_an_engine_polls_alone_and_leaves_no_task() -> None:
+    """A Query built on a bare transport (no client): each watch runs in an engine it owns."""
+    before = asyncio.all_tasks()
+    parked = asyncio.Event()
+
+    async def handler(request: Request) -> Reply:
+        if dict(request.params).get("index"):
+            await parked.wait()  # a blocking read with no change: held until cancelled
+        return Reply("a", index=1)
+
+    t = FakeTransport(handler=handler)
+    query = kv_query(t).replace(engine=None)
+    async with fast(query) as s1, fast(query) as s2:
+        assert (await nxt(s1))[0] == "a"
+        assert (await nxt(s2))[0] == "a"
+        first_reads = [r for r, _ in t.requests if "index" not in dict(r.params)]
+        assert len(first_reads) == 2  # two polls, not one shared
+    assert asyncio.all_tasks() - before <= {asyncio.current_task()}
+    assert t.inflight == 0

@@ -6,14 +6,12 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from consul_streams.cli._errors import UsageError
+
 __all__ = ["CONSUL_COMMANDS", "UsageError", "build_parser", "print_error"]
 
 #: The sub-commands that take consul's flags (parsed Go-style by ``_goflags``).
 CONSUL_COMMANDS = ("watch", "kv", "event")
-
-
-class UsageError(Exception):
-    """A flag or argument was wrong; reported as one line with exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

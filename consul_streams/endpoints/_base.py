@@ -15,14 +15,19 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from urllib.parse import quote
 
 import msgspec
 
+from consul_streams._identity import Identity
+from consul_streams._parse import parse_bool, parse_int
 from consul_streams._query import BlockingMode, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
+
+if TYPE_CHECKING:
+    from consul_streams._watch_engine import WatchEngine
 
 __all__ = [
     "Endpoint",
@@ -82,9 +87,7 @@ def check_text(value: str, parameter: str) -> str:
 
 def check_bool(value: object, parameter: str) -> bool:
     """Return ``value`` if it is a bool; a truthy ``"yes"`` or ``1`` must not pass as True."""
-    if not isinstance(value, bool):
-        raise InvalidArgument(parameter, f"expected True or False, got {value!r}")
-    return value
+    return parse_bool(value, parameter)
 
 
 def path_segment(value: object, parameter: str) -> str:
@@ -95,9 +98,7 @@ def path_segment(value: object, parameter: str) -> str:
 
 def check_uint(value: object, parameter: str) -> int:
     """Return ``value`` if it is an int in Consul's uint64 range (bool rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT64_MAX:
-        raise InvalidArgument(parameter, f"expected an int between 0 and 2**64-1, got {value!r}")
-    return value
+    return parse_int(value, parameter)
 
 
 def b64encode(value: bytes) -> str:
@@ -264,6 +265,14 @@ def _strings(value: object, parameter: str, *, accepted: str | None = None) -> l
     return list(value)
 
 
+@runtime_checkable
+class _EngineOwner(Protocol):
+    """A client whose watch engine the Queries it builds carry (``Consul``)."""
+
+    @property
+    def engine(self) -> WatchEngine: ...
+
+
 class Endpoint:
     """Base of the endpoint classes: holds the transport and builds Queries and writes."""
 
@@ -282,6 +291,7 @@ class Endpoint:
         watch: object = None,
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
+        identity: Identity | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
         index, wait = (0, None) if watch is None else parse_blocking(watch, "watch")
@@ -293,6 +303,8 @@ class Endpoint:
             ok_statuses=ok_statuses,
             index=index,
             wait=wait,
+            identity=identity,
+            engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
         )
 
     async def _write(

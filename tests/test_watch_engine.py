@@ -1,0 +1,105 @@
+"""The per-client watch engine: closing a client ends its watches with ``ClientClosed``.
+
+End to end against the dev agent: the real client, its transport and its engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from consul_streams._client import Consul
+from consul_streams.exceptions import ClientClosed, ConsulError
+from consul_streams.testing import DevAgent
+from consul_streams.watch import Backoff, watch
+
+T = 5.0
+BACKOFF = Backoff(base=0.01, cap=0.05)
+
+
+async def within(aw: Any) -> Any:
+    return await asyncio.wait_for(aw, T)
+
+
+@pytest_asyncio.fixture
+async def agent() -> AsyncIterator[DevAgent]:
+    async with DevAgent(jitter=False) as a:
+        yield a
+
+
+async def test_an_open_watch_ends_with_client_closed_when_its_client_closes(
+    agent: DevAgent,
+) -> None:
+    """The parked long-poll is aborted and the consumer sees the typed error, not a retry."""
+    client = Consul(agent.url, environ={})
+    await client.kv.put("k", b"v")
+    it = watch(client.kv.get("k"), rate_limit=None, backoff=BACKOFF).__aiter__()
+    entry, _ = await within(it.__anext__())
+    assert entry is not None
+    assert entry["Value"] == b"v"
+    await within(agent.wait_blocked(1))
+    await within(client.aclose())
+    with pytest.raises(ClientClosed):
+        await within(it.__anext__())
+    assert isinstance(ClientClosed(), ConsulError)
+    await within(agent.wait_unblocked())
+
+
+async def test_every_watch_of_the_client_ends_and_no_task_is_left(agent: DevAgent) -> None:
+    """Shared, unshared and not-yet-started watches: all end with ClientClosed; the engine's
+    tasks (polls and the budget's rotation timer) are all cancelled and awaited by aclose()."""
+    before = asyncio.all_tasks()
+    # One long-poll slot for three polls: a rotation timer is running when the client closes.
+    client = Consul(agent.url, environ={}, max_connections=2)
+    for key in ("a", "b"):
+        await client.kv.put(key, b"v")
+    iterators = [
+        watch(client.kv.get("a"), rate_limit=None).__aiter__(),
+        watch(client.kv.get("a"), rate_limit=None).__aiter__(),  # shares the first's poll
+        watch(client.kv.get("a"), rate_limit=None, share=False).__aiter__(),
+        watch(client.kv.get("b"), rate_limit=None).__aiter__(),
+    ]
+    for it in iterators:
+        await within(it.__anext__())
+    assert client.engine.polls == 3
+    budget = client.engine.budget
+    assert budget is not None
+    assert budget.slots == 1
+    await within(agent.wait_blocked(1))
+    late = watch(client.kv.get("a"), rate_limit=None).__aiter__()
+    await within(client.aclose())
+    assert client.engine.tasks == 0
+    assert asyncio.all_tasks() - before == {asyncio.current_task()} - before
+    for it in [*iterators, late]:
+        with pytest.raises(ClientClosed):
+            await within(it.__anext__())
+    with pytest.raises(ClientClosed):
+        await within(client.kv.get("a"))
+    assert client.engine.polls == 0
+    assert budget.held == 0
+
+
+async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
+    agent: DevAgent,
+) -> None:
+    """Two clients of one agent: each watch holds a lease in its own client's engine only."""
+    async with (
+        Consul(agent.url, environ={}) as one,
+        Consul(agent.url, environ={}, max_connections=8, min_hold=2.5) as two,
+    ):
+        await one.kv.put("k", b"v")
+        it = watch(one.kv.get("k"), rate_limit=None).__aiter__()
+        await within(it.__anext__())
+        await within(agent.wait_blocked(1))
+        assert one.engine.budget is not None
+        assert one.engine.budget.held == 1
+        assert two.engine.budget is None  # no watch of its own: never needed one
+        assert two.engine.min_hold == 2.5
+        assert two.engine.slots == 6
+        await it.aclose()
+        assert one.engine.budget.held == 0
+        assert one.engine.polls == 0
