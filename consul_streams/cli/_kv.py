@@ -1,9 +1,9 @@
 """``consul-streams kv get|put|delete|export|import``: ``consul kv``'s flags, lines and statuses.
 
-The reference is HashiCorp's ``command/kv/{get,put,delete,export,import}``: success lines on
-stdout (``Success! Data written to: KEY``), ``Error! ...`` on stderr and status 1 for every
-failure. Values are bytes end to end: ``kv get`` writes a binary value's raw bytes, and a value
-given on the command line keeps the bytes of a non-UTF-8 argument.
+The reference is HashiCorp's ``command/kv/{get,put,del,exp,imp}`` (their current messages):
+success lines on stdout (``Success! Data written to: KEY``), ``Error! ...`` on stderr and
+status 1 for every failure. Values are bytes end to end: ``kv get`` writes a binary value's raw
+bytes, and a value given on the command line keeps the bytes of a non-UTF-8 argument.
 """
 
 from __future__ import annotations
@@ -152,12 +152,16 @@ async def _put(v: dict[str, Any], rest: list[str]) -> int:
             raise UsageError(f"Error! Cannot base 64 decode data: {exc}") from None
     if (v["release"] or v["acquire"]) and not v["session"]:
         raise UsageError("Error! Missing -session (required with -acquire and -release)")
-    if v["cas"] and v["modify_index"] == 0:
-        raise UsageError("Must specify -modify-index with -cas!")
     flags = v["flags"] if "flags" in v["_set"] else None
     async with connect(v) as client:
         if v["cas"]:
+            # -cas without -modify-index is index 0: write only if the key does not exist.
             if not await client.kv.put(key, data, flags=flags, cas=v["modify_index"]):
+                if v["modify_index"] == 0:
+                    raise UsageError(
+                        f"Error! Did not write to {key}: "
+                        "CAS performed with index=0 and key already exists."
+                    )
                 raise UsageError(f"Error! Did not write to {key}: CAS failed")
             out_line(f"Success! Data written to: {key}")
         elif v["acquire"]:
@@ -177,7 +181,9 @@ async def _put(v: dict[str, Any], rest: list[str]) -> int:
 async def _delete(v: dict[str, Any], rest: list[str]) -> int:
     key = _key(rest, empty_ok=v["recurse"])
     if v["cas"] and v["modify_index"] == 0:
-        raise UsageError("Must specify -modify-index with -cas!")
+        raise UsageError(
+            "Cannot delete a key that does not exist. Provide a -modify-index greater than than 0."
+        )
     if v["modify_index"] and not v["cas"]:
         raise UsageError("Cannot specify -modify-index without -cas!")
     if v["recurse"] and v["cas"]:

@@ -114,6 +114,7 @@ def test_help_marks_our_additions(capsys: pytest.CaptureFixture[str]) -> None:
         (("kv", "get", "a", "b"), 1, "Too many arguments (expected 1, got 2)"),
         (("kv", "put", "a", "b", "c"), 1, "Too many arguments (expected 1 or 2, got 3)"),
         (("kv", "delete", "-modify-index=3", "k"), 1, "Cannot specify -modify-index without -cas!"),
+        (("kv", "delete", "-cas", "k"), 1, "Cannot delete a key that does not exist."),
         (("kv", "put", "-base64", "k", "!!"), 1, "Error! Cannot base 64 decode data"),
         (("kv", "import"), 1, "Error! Missing DATA argument"),
     ],

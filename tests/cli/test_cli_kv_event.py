@@ -100,8 +100,13 @@ async def test_put_cas_flags_and_locks(
     idx = str(entry["ModifyIndex"])
     status, out, _ = await cli(capsys, "kv", "put", "-cas", "-modify-index", idx, *addr, "k", "w")
     assert (status, out) == (0, "Success! Data written to: k\n")
-    status, _, err = await cli(capsys, "kv", "put", "-cas", *addr, "k", "w")
-    assert (status, err) == (1, "consul-streams: error: Must specify -modify-index with -cas!\n")
+    status, _, err = await cli(capsys, "kv", "put", "-cas", *addr, "k", "w")  # index 0
+    assert (status, err) == (
+        1,
+        "consul-streams: error: Error! Did not write to k: "
+        "CAS performed with index=0 and key already exists.\n",
+    )
+    assert (await cli(capsys, "kv", "put", "-cas", *addr, "new", "w"))[0] == 0
     assert (await cli(capsys, "kv", "put", "-flags=7", "-base64", *addr, "k", "AQI="))[0] == 0
     entry, _ = await client.kv.get("k")
     assert entry is not None
