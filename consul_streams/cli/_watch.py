@@ -6,7 +6,7 @@ as indented JSON and the command exits 0; with a handler (the trailing arguments
 ``CONSUL_INDEX`` in its environment, a failing handler ends the watch with status 1, and
 SIGINT/SIGTERM/SIGHUP are forwarded to a running handler, which the command waits for.
 Our additions: ``-follow`` (every change as a JSON line), ``-match``, ``-debounce``,
-``-max-wait``, ``-diff``, ``-filter``, ``-wait``, ``-count``, ``-once``, ``-exec`` and
+``-max-wait``, ``-diff``, ``-wait``, ``-count``, ``-once``, ``-exec`` and
 ``-format decoded|pretty``.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -43,7 +44,7 @@ _TYPE_PARAMS: Mapping[str, frozenset[str]] = {
     "services": frozenset({"filter"}),
     "nodes": frozenset({"filter"}),
     "service": frozenset({"service", "tag", "passingonly", "filter"}),
-    "checks": frozenset({"service", "state", "filter"}),
+    "checks": frozenset({"service", "state", "tag", "filter"}),
     "event": frozenset({"name"}),
 }
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -56,14 +57,14 @@ def watch_flags() -> FlagSet:
     f.add("key", help="the key to watch (type key)")
     f.add("prefix", help="the key prefix to watch (type keyprefix)")
     f.add("service", help="the service to watch (type service; optional for checks)")
-    f.add("tag", "strings", help="service tag to filter on (type service; repeatable)")
+    f.add("tag", "strings", help="service tag to filter on (types service, checks; repeatable)")
     f.add("passingonly", "optbool", help="only instances passing all checks (type service)")
     f.add("state", help="check state to watch (type checks)")
     f.add("name", help="event name to watch (type event)")
     f.add("shell", "bool", True, help="run the handler with $SHELL -c (default true)")
     add_http_flags(f)
     f.add("passing", "optbool", dest="passingonly", extra=True, help="-passingonly")
-    f.add("filter", extra=True, help="Consul filter expression (services, nodes, service, checks)")
+    f.add("filter", help="filter expression for the request (services, nodes, service, checks)")
     f.add("follow", "bool", extra=True, help="print every change as one JSON line, not just one")
     f.add("count", "uint", extra=True, help="exit after N results (implies -follow)")
     f.add("once", "bool", extra=True, help="print the first result and exit (the default)")
@@ -106,6 +107,8 @@ def check_watch_args(v: dict[str, Any], rest: list[str]) -> list[str]:
     t = v["type"]
     if not t:
         raise UsageError("Watch type must be specified")
+    if t.startswith(("connect_", "agent_")):
+        raise UsageError(f"Type {t} is not supported in the CLI tool")
     if t not in WATCH_TYPES:
         raise UsageError(f"Unsupported watch type: {t}")
     given = {name for name in ("key", "prefix", "service", "state", "name", "filter") if v[name]}
@@ -123,7 +126,7 @@ def check_watch_args(v: dict[str, Any], rest: list[str]) -> list[str]:
     if t == "service" and not v["service"]:
         raise UsageError("Must specify a single service to watch")
     if t == "checks" and v["service"] and v["state"]:
-        raise UsageError("Cannot specify both service and state")
+        raise UsageError("Cannot specify service and state")
     if v["state"] and v["state"] not in ("any", "passing", "warning", "critical"):
         raise UsageError(f"-state: expected any, passing, warning or critical, got {v['state']!r}")
     if v["tag"] and any(not tag for tag in v["tag"]):
@@ -171,6 +174,10 @@ def build_query(client: Consul, v: Mapping[str, Any]) -> Query[Any]:
         passing = bool(v["passingonly"])
         return client.health.service(v["service"], passing=passing, tag=tag, **extra)
     if t == "checks":
+        if v["tag"]:
+            # health.StateTags/ChecksTags: every tag must be among the check's ServiceTags.
+            wanted = " and ".join(f"{json.dumps(tag)} in ServiceTags" for tag in v["tag"])
+            extra["filter"] = f"({extra['filter']}) and {wanted}" if "filter" in extra else wanted
         if v["service"]:
             return client.health.checks(v["service"], **extra)
         return client.health.state(v["state"] or "any", **extra)

@@ -339,3 +339,16 @@ async def test_other_types_print_the_http_apis_json_in_its_order(
     status, out, _ = await cli(capsys, "watch", *argv, "-http-addr", agent.address)
     assert status == 0
     assert json.dumps(json.loads(out)) == json.dumps(raw)
+
+
+async def test_checks_watch_filters_on_service_tags(
+    capsys: pytest.CaptureFixture[str], agent: DevAgent, client: Consul
+) -> None:
+    """funcs.go checksWatch: -tag narrows the checks to services carrying every tag."""
+    ttl = {"TTL": "30s"}
+    await client.agent.service_register("web", tags=["prod"], port=80, check=ttl)
+    await client.agent.service_register("db", tags=["dev"], port=81, check=ttl)
+    argv = ["watch", "-type=checks", "-tag", "prod", "-http-addr", agent.address]
+    status, out, err = await cli(capsys, *argv)
+    assert status == 0, err
+    assert [c["ServiceName"] for c in json.loads(out)] == ["web"]
