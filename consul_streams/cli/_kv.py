@@ -88,8 +88,9 @@ def _read_data(data: str) -> bytes:
     return os.fsencode(data)  # a non-UTF-8 argument keeps its bytes, as in Go
 
 
-def _detailed(entry: dict[str, Any], b64: bool) -> bytes:
-    """prettyKVPair: a tabwriter table (minwidth 0, tabwidth 2, padding 6, spaces)."""
+def _detailed(entry: dict[str, Any], b64: bool, keys_only: bool = False) -> bytes:
+    """prettyKVPair: a tabwriter table (minwidth 0, tabwidth 2, padding 6, spaces); with
+    ``keys_only`` no Value row, and the last row keeps its newline (as in kv_get.go)."""
     rows: list[tuple[str, bytes]] = [
         ("CreateIndex", str(entry["CreateIndex"]).encode()),
         ("Flags", str(entry["Flags"]).encode()),
@@ -98,18 +99,31 @@ def _detailed(entry: dict[str, Any], b64: bool) -> bytes:
         ("ModifyIndex", str(entry["ModifyIndex"]).encode()),
         ("Session", (entry.get("Session") or "-").encode()),
     ]
-    for name in ("Namespace", "Partition"):
+    for name in ("Partition", "Namespace"):
         if entry.get(name):
             rows.append((name, str(entry[name]).encode()))
-    value = bytes(entry["Value"])
-    rows.append(("Value", base64.b64encode(value) if b64 else value))
+    if not keys_only:
+        value = bytes(entry["Value"])
+        rows.append(("Value", base64.b64encode(value) if b64 else value))
     width = max(len(name) for name, _ in rows) + 6
-    return b"\n".join(name.ljust(width).encode() + cell for name, cell in rows)
+    table = b"\n".join(name.ljust(width).encode() + cell for name, cell in rows)
+    return table + b"\n" if keys_only else table
 
 
 async def _get(v: dict[str, Any], rest: list[str]) -> int:
     key = _key(rest, empty_ok=v["recurse"] or v["keys"])
     async with connect(v) as client:
+        if v["keys"] and v["recurse"]:
+            # every key under the prefix (no separator), -detailed without the values
+            entries, _ = await client.kv.items(key)
+            for i, entry in enumerate(entries):
+                if v["detailed"]:
+                    out_bytes(_detailed(dict(entry), False, keys_only=True) + b"\n")
+                    if i < len(entries) - 1:
+                        out_line("")
+                else:
+                    out_line(entry["Key"])
+            return 0
         if v["keys"]:
             keys, _ = await client.kv.keys(key, separator=v["separator"] or None)
             for k in keys:
