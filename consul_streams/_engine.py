@@ -304,7 +304,8 @@ class Poller:
             if self._failures:
                 self._failure_log.recovered()
             self._failures = 0
-            self.health.recovered()
+            if not self.health.health.ok:  # the hot path allocates nothing
+                self.health.recovered()
             self.stats.last_contact = meta.last_contact
             self._thread(meta)
             changed = self._previous is None or self._previous[0] != value

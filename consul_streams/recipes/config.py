@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from consul_streams._health import Health, HealthMonitor
 from consul_streams._parse import parse_duration
-from consul_streams._policy import widen
+from consul_streams._policy import hint, widen
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._document import (
     ConfigError,
@@ -309,7 +309,8 @@ class LiveConfig(Generic[T]):
             async with self._change:
                 self._change.notify_all()
             if not isinstance(exc, asyncio.CancelledError):
-                log.error("config watch stopped: %s", exc)
+                fix = hint(exc) if isinstance(exc, ConsulError) else ""
+                log.error("config watch stopped: %s%s", exc, f" ({fix})" if fix else "")
             if isinstance(exc, Exception):
                 # Kept for changed()/wait_healthy() to raise; never "Task exception was never
                 # retrieved" in the user's loop.
