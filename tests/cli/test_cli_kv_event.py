@@ -86,8 +86,8 @@ async def test_get_keys_with_separator(
     assert (await cli(capsys, "kv", "get", "-keys", *addr, "app/"))[1] == "app/a\napp/b/\n"
     argv = ("kv", "get", "-keys", "-separator=", *addr)
     assert (await cli(capsys, *argv))[1] == "app/a\napp/b/c\nother\n"
-    argv = ("kv", "get", "-keys", "-recurse", *addr, "app/")  # kv_get.go: every key, no cut
-    assert (await cli(capsys, *argv))[1] == "app/a\napp/b/c\n"
+    every = ("kv", "get", "-keys", "-recurse", *addr, "app/")  # kv_get.go: every key, no cut
+    assert (await cli(capsys, *every))[1] == "app/a\napp/b/c\n"
 
 
 async def test_put_cas_flags_and_locks(
