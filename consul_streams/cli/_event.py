@@ -13,6 +13,7 @@ import re
 from consul_streams.cli._common import add_http_flags, connect, out_line
 from consul_streams.cli._goflags import FlagSet
 from consul_streams.cli._parser import UsageError
+from consul_streams.exceptions import HTTPError
 
 __all__ = ["event_flags", "run_event"]
 
@@ -60,12 +61,15 @@ async def run_event(argv: list[str]) -> int:
     async with connect(v) as client:
         # As consul event does: fail fast when the agent is not there.
         await client.agent.self()
-        event = await client.event.fire(
-            name,
-            payload,
-            node=v["node"] or None,
-            service=v["service"] or None,
-            tag=v["tag"] or None,
-        )
+        try:
+            event = await client.event.fire(
+                name,
+                payload,
+                node=v["node"] or None,
+                service=v["service"] or None,
+                tag=v["tag"] or None,
+            )
+        except HTTPError as exc:
+            raise UsageError(f"Error firing event: {exc}") from None
     out_line(f"Event ID: {event['ID']}")
     return 0

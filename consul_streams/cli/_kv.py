@@ -18,6 +18,7 @@ from typing import Any
 from consul_streams.cli._common import add_http_flags, connect, out_bytes, out_line
 from consul_streams.cli._goflags import FlagSet, HelpRequested
 from consul_streams.cli._parser import UsageError
+from consul_streams.exceptions import HTTPError
 
 __all__ = ["kv_flags", "run_kv"]
 
@@ -187,7 +188,10 @@ async def _put(v: dict[str, Any], rest: list[str]) -> int:
                 raise UsageError("Error! Did not release lock")
             out_line(f"Success! Lock released on: {key}")
         else:
-            await client.kv.put(key, data, flags=flags)
+            try:
+                await client.kv.put(key, data, flags=flags)
+            except HTTPError as exc:
+                raise UsageError(f"Error! Failed writing data: {exc}") from None
             out_line(f"Success! Data written to: {key}")
     return 0
 

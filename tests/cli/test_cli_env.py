@@ -28,8 +28,11 @@ async def test_consul_http_addr(agent: DevAgent) -> None:
 
 
 async def test_consul_http_token(acl_agent: DevAgent) -> None:
-    status, _, _ = await run_cli("kv", "put", "k", "v", env={"CONSUL_HTTP_ADDR": acl_agent.address})
-    assert status == 1  # denied without a token
+    status, _, err = await run_cli(
+        "kv", "put", "k", "v", env={"CONSUL_HTTP_ADDR": acl_agent.address}
+    )
+    assert status == 1  # denied without a token, in put.go's words
+    assert err.startswith(b"consul-streams: error: Error! Failed writing data: ")
     env = {"CONSUL_HTTP_ADDR": acl_agent.address, "CONSUL_HTTP_TOKEN": "root"}
     assert (await run_cli("kv", "put", "k", "v", env=env))[0] == 0
 
