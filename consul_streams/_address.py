@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from yarl import URL
@@ -66,7 +67,11 @@ def parse_address(value: object, parameter: str = "address", *, https: bool = Fa
         return _parse_url(text, parameter)
     scheme = "https" if https else "http"
     if text.count(":") > 1 and not text.startswith("["):
-        return Address(scheme, text, DEFAULT_PORT)  # a bare IPv6 address
+        try:
+            ipaddress.IPv6Address(text)  # a bare IPv6 address ('::::' is not one)
+        except ValueError:
+            raise InvalidArgument(parameter, f"expected {_FORMS}; got {_shown(text)}") from None
+        return Address(scheme, text, DEFAULT_PORT)
     try:
         url = URL(f"{scheme}://{text}")
         port = url.explicit_port

@@ -132,6 +132,7 @@ class Consul:
             ssl_context=settings.ssl_context,
             tls_server_name=settings.tls_server_name,
             compression=compression,
+            http_auth=settings.http_auth,
         )
         self.kv = KV(self.transport, self)
         self.catalog = Catalog(self.transport, self)

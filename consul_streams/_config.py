@@ -5,8 +5,9 @@ The environment variables are the ones Consul's own CLI and Go client read:
 ==========================  ===========================================================
 ``CONSUL_HTTP_ADDR``        ``host:port``, ``http://...``, ``https://...``, ``unix://path``
 ``CONSUL_HTTP_TOKEN``       ACL token
-``CONSUL_HTTP_TOKEN_FILE``  file holding the ACL token
-``CONSUL_HTTP_SSL``         ``true``: use https for an address that names no scheme
+``CONSUL_HTTP_TOKEN_FILE``  file holding the ACL token (wins over a token unless empty)
+``CONSUL_HTTP_AUTH``        ``user[:password]``: HTTP basic auth
+``CONSUL_HTTP_SSL``         ``true``: use https, even for an ``http://`` address
 ``CONSUL_HTTP_SSL_VERIFY``  ``false``: do not verify the server certificate
 ``CONSUL_CACERT``           CA bundle file;  ``CONSUL_CAPATH``: CA directory
 ``CONSUL_CLIENT_CERT``      client certificate; ``CONSUL_CLIENT_KEY``: its key
@@ -18,6 +19,7 @@ An explicit argument always wins over the environment; an empty variable counts 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import ssl
 from collections.abc import Mapping
@@ -48,6 +50,8 @@ class Settings:
     max_connections: int
     ssl_context: ssl.SSLContext | None
     tls_server_name: str | None
+    #: ``(user, password)`` from ``CONSUL_HTTP_AUTH``; never shown in a repr or log line
+    http_auth: tuple[str, str] | None = None
 
     def __repr__(self) -> str:
         # The dataclass repr would show the token.
@@ -94,18 +98,33 @@ def _read_token_file(path: str, parameter: str) -> str | None:
 
 
 def _token(explicit: object, explicit_file: object, environ: Mapping[str, str]) -> str | None:
-    if explicit is not None:
-        if not isinstance(explicit, str):
-            raise InvalidArgument("token", f"expected a str or None; got {type(explicit).__name__}")
-        return explicit or None
+    """As ``api.NewClient``: a token file wins over a token unless the file is empty. An
+    explicit argument wins over the environment (a file named in ``CONSUL_HTTP_TOKEN_FILE``
+    does not override ``token=``)."""
+    if explicit is not None and not isinstance(explicit, str):
+        raise InvalidArgument("token", f"expected a str or None; got {type(explicit).__name__}")
     file = _path(explicit_file, "token_file")
     if file is not None:
-        return _read_token_file(file, "token_file")
-    env_token = _env(environ, "CONSUL_HTTP_TOKEN")
-    if env_token is not None:
-        return env_token
+        from_file = _read_token_file(file, "token_file")
+        if from_file is not None:
+            return from_file
+    if explicit is not None:
+        return explicit or None
     env_file = _env(environ, "CONSUL_HTTP_TOKEN_FILE")
-    return _read_token_file(env_file, "CONSUL_HTTP_TOKEN_FILE") if env_file else None
+    if env_file and file is None:
+        from_file = _read_token_file(env_file, "CONSUL_HTTP_TOKEN_FILE")
+        if from_file is not None:
+            return from_file
+    return _env(environ, "CONSUL_HTTP_TOKEN")
+
+
+def _http_auth(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``CONSUL_HTTP_AUTH``: ``user[:password]`` for HTTP basic auth, as in ``api.NewClient``."""
+    raw = _env(environ, "CONSUL_HTTP_AUTH")
+    if raw is None:
+        return None
+    user, _, password = raw.partition(":")
+    return user, password
 
 
 def _load_ca_path(context: ssl.SSLContext, ca_path: str) -> None:
@@ -197,6 +216,9 @@ def resolve_settings(
         env_address = _env(environ, "CONSUL_HTTP_ADDR")
         parameter = "CONSUL_HTTP_ADDR" if env_address else "address"
         parsed = parse_address(env_address or DEFAULT_ADDRESS, parameter, https=https)
+    if https and parsed.scheme == "http":
+        # api.NewClient: "Never revert to http if TLS was explicitly requested."
+        parsed = dataclasses.replace(parsed, scheme="https")
     if datacenter is not None and (not isinstance(datacenter, str) or not datacenter):
         raise InvalidArgument("datacenter", f"expected a non-empty str or None; got {datacenter!r}")
     mode = "default" if consistency is None else parse_consistency(consistency)
@@ -235,4 +257,5 @@ def resolve_settings(
         max_connections=max_connections,
         ssl_context=context,
         tls_server_name=server_name if parsed.is_https else None,
+        http_auth=_http_auth(environ),
     )

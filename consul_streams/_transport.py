@@ -173,8 +173,11 @@ class AiohttpTransport:
         ssl_context: ssl.SSLContext | None = None,
         tls_server_name: str | None = None,
         compression: Compression = "auto",
+        http_auth: tuple[str, str] | None = None,
     ) -> None:
         self._address = address
+        # Basic auth (CONSUL_HTTP_AUTH) as a ready header: never in a URL, repr or log line.
+        self._auth_header = aiohttp.BasicAuth(*http_auth).encode() if http_auth else None
         self._base_url = address.base_url
         #: per-origin URL encodings and per-timeout ClientTimeouts, re-used by every round
         self._encoded: dict[Request, tuple[str, str, str]] = {}
@@ -319,6 +322,8 @@ class AiohttpTransport:
         headers = {"Accept-Encoding": self._accept_encoding, **dict(request.headers)}
         if self._token:
             headers["X-Consul-Token"] = self._token
+        if self._auth_header:
+            headers["Authorization"] = self._auth_header
         return headers
 
     async def send(

@@ -130,11 +130,15 @@ def test_from_env_reads_a_given_mapping_and_kwargs_win() -> None:
     assert client.datacenter == "dc2"
 
 
-def test_consul_http_ssl_picks_https_only_for_scheme_less_addresses() -> None:
+def test_consul_http_ssl_switches_every_address_to_https() -> None:
+    """api.NewClient (api/api.go): CONSUL_HTTP_SSL=true sets the scheme, and an ``http://``
+    address does not take it back ("Never revert to http if TLS was explicitly requested")."""
     env = {"CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_ADDR": "h:8501"}
     assert Consul(environ=env).address == "https://h:8501"
-    assert Consul("http://h:8500", environ=env).address == "http://h:8500"
+    assert Consul("http://h:8500", environ=env).address == "https://h:8500"
     assert Consul("h:8502", environ=env).address == "https://h:8502"
+    http_env = {"CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_ADDR": "http://h:8503"}
+    assert Consul(environ=http_env).address == "https://h:8503"
     assert Consul(environ={"CONSUL_HTTP_SSL": "0"}).address == "http://127.0.0.1:8500"
 
 
@@ -151,16 +155,26 @@ def test_an_empty_variable_counts_as_unset() -> None:
 
 
 def test_token_precedence(tmp_path: Path) -> None:
+    """api.NewClient: a token file wins over a token unless it is empty; an explicit argument
+    wins over the environment."""
     explicit_file = tmp_path / "explicit"
     explicit_file.write_text("from-explicit-file\n")
     env_file = tmp_path / "env"
     env_file.write_text("  from-env-file  \n")
+    empty = tmp_path / "empty"
+    empty.write_text(" \n")
     env = {"CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": str(env_file)}
-    assert token_digest(Consul(token=TOKEN, token_file=explicit_file, environ=env)) == digest(TOKEN)
+    assert token_digest(Consul(token=TOKEN, token_file=explicit_file, environ=env)) == digest(
+        "from-explicit-file"
+    )
+    assert token_digest(Consul(token=TOKEN, token_file=empty, environ=env)) == digest(TOKEN)
+    assert token_digest(Consul(token=TOKEN, environ=env)) == digest(TOKEN)
     assert token_digest(Consul(token_file=explicit_file, environ=env)) == digest(
         "from-explicit-file"
     )
-    assert token_digest(Consul(environ=env)) == digest("from-env")
+    assert token_digest(Consul(environ=env)) == digest("from-env-file")
+    empty_env = {"CONSUL_HTTP_TOKEN": "from-env", "CONSUL_HTTP_TOKEN_FILE": str(empty)}
+    assert token_digest(Consul(environ=empty_env)) == digest("from-env")
     only_file = {"CONSUL_HTTP_TOKEN_FILE": str(env_file)}
     assert token_digest(Consul(environ=only_file)) == digest("from-env-file")
 

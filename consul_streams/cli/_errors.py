@@ -6,4 +6,4 @@ __all__ = ["UsageError"]
 
 
 class UsageError(Exception):
-    """A flag or argument was wrong; reported as one line with exit status 2."""
+    """A flag or argument was wrong; one line on stderr, status 1 (consul's) or 2 (dev, demo)."""

@@ -199,12 +199,17 @@ async def _events(
 
 Callback = Callable[[Any], Any]
 
+#: How long ``async with LiveConfig(...)`` waits for a first good configuration by default, so a
+#: rejected first config fails the start instead of blocking it forever (``None``: no limit).
+DEFAULT_READY_TIMEOUT = 30.0
+
 
 class LiveConfig(Generic[T]):
     """Holds the last good configuration of a KV prefix or key, reloaded in the background.
 
     ``async with LiveConfig(client, "app/") as config:`` waits for the first good
-    configuration (``ready_timeout`` seconds at most), then ``config.current`` is always the
+    configuration (``ready_timeout`` seconds at most, 30 by default; ``TimeoutError`` after
+    that, with ``last_error`` saying why), then ``config.current`` is always the
     last good :class:`ConfigSnapshot`. ``await config.changed()`` waits for the next one;
     ``async for snapshot in config`` follows them; ``on_change``/``on_error`` register
     callbacks (plain functions or coroutine functions). Arguments as :func:`config_events`.
@@ -223,7 +228,7 @@ class LiveConfig(Generic[T]):
         client: Consul,
         prefix: str | None = None,
         *,
-        ready_timeout: Duration | None = None,
+        ready_timeout: Duration | None = DEFAULT_READY_TIMEOUT,
         **options: Any,
     ) -> None:
         _check_source(prefix, options.get("key"))

@@ -10,21 +10,38 @@ Running the same tests against a real Consul: set ``CONSUL_HTTP_ADDR`` (and
 with ``@pytest.mark.real_consul`` (those tests). Then ``consul_agent`` is skipped, since a
 real server cannot be restarted or given faults, and ``consul_client`` talks to the
 environment's address.
+
+The plugin is loaded in every pytest run of a project that installs consul_streams, so it
+imports nothing the project may not have: the fixtures are async, and are run by
+pytest-asyncio when it is installed (in its ``strict`` and ``auto`` modes alike) or by anyio's
+pytest plugin for tests marked ``@pytest.mark.anyio``. A project without either still runs its
+plain tests; only a test that asks for these fixtures needs one of them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import pytest_asyncio
-
-from ._dev_agent import DevAgent
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
+
+    from ._dev_agent import DevAgent
+
+
+def _async_fixture(function: Callable[..., Any]) -> Any:
+    """pytest-asyncio's fixture decorator when it is installed (its strict mode runs only
+    those), else pytest's own (which anyio's plugin runs); never an import that can fail."""
+    if importlib.util.find_spec("pytest_asyncio") is not None:
+        import pytest_asyncio
+
+        return pytest_asyncio.fixture(function)
+    return pytest.fixture(function)
+
 
 __all__ = ["consul_agent", "consul_client"]
 
@@ -58,9 +75,11 @@ def _real_consul(request: pytest.FixtureRequest) -> bool:
     return request.node.get_closest_marker("real_consul") is not None
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def _consul_dev_agent(request: pytest.FixtureRequest) -> AsyncIterator[DevAgent | None]:
     """The dev agent of this test, or None when the test runs against a real Consul."""
+    from ._dev_agent import DevAgent
+
     if _real_consul(request):
         yield None
         return
@@ -76,7 +95,7 @@ def consul_agent(_consul_dev_agent: DevAgent | None) -> DevAgent:
     return _consul_dev_agent
 
 
-@pytest_asyncio.fixture
+@_async_fixture
 async def consul_client(_consul_dev_agent: DevAgent | None) -> AsyncIterator[Consul]:
     """A ``consul_streams.Consul`` for the dev agent (or the real Consul at $CONSUL_HTTP_ADDR)."""
     # Imported here: the client is a higher layer than the dev agent.

@@ -299,3 +299,18 @@ async def test_watch_options_are_checked_at_call_time(client: Consul) -> None:
         LiveConfig[Any](client, "a/", backoff=0.5)
     with pytest.raises(InvalidArgument, match=r"^rng: "):
         config_events(client, "a/", rng=random)  # type: ignore[arg-type]
+
+
+async def test_a_rejected_first_config_does_not_block_start_forever(client: Consul) -> None:
+    """The default ready timeout is finite: a start that never sees a good config ends."""
+    import inspect
+
+    from consul_streams.recipes.config import DEFAULT_READY_TIMEOUT
+
+    default = inspect.signature(LiveConfig).parameters["ready_timeout"].default
+    assert default == DEFAULT_READY_TIMEOUT == 30.0
+    await client.kv.put("bad.json", b"{not json")
+    config = LiveConfig[Any](client, key="bad.json", ready_timeout=0.2, debounce=None)
+    with pytest.raises(asyncio.TimeoutError):  # TimeoutError itself from 3.11 on
+        await config.__aenter__()
+    assert config.last_error is not None  # says why it never became ready
