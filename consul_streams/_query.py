@@ -18,7 +18,7 @@ from consul_streams.typing import Meta
 if TYPE_CHECKING:  # the engine sits above Query; a Query only carries a reference to it
     from consul_streams._watch_engine import WatchEngine
 
-__all__ = ["BlockingMode", "Query", "Request", "Response", "Transport"]
+__all__ = ["BlockingMode", "KeyCover", "Query", "Request", "Response", "Transport"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -94,6 +94,20 @@ class Transport(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class KeyCover:
+    """Declared by a single-key KV read: the watch engine may watch the key through one
+    recursive read of a prefix shared with other such keys (``_cover.py``).
+
+    ``group``: reads with equal groups may share a prefix read (same datacenter and
+    consistency); ``prefix_request(prefix)`` builds that recursive read.
+    """
+
+    key: str
+    group: Hashable
+    prefix_request: Callable[[str], Request] = field(compare=False)
+
+
 @dataclass(frozen=True, eq=False)
 class Query(Generic[T]):
     """A read that has not been performed yet.
@@ -120,6 +134,8 @@ class Query(Generic[T]):
     #: the watch engine of the client that built this Query (its shared polls and long-poll
     #: budget); None for a Query built on a bare transport: each watch of it polls on its own.
     engine: WatchEngine | None = field(default=None, repr=False)
+    #: set by single-key KV reads: lets the engine watch the key through a prefix read
+    cover: KeyCover | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:

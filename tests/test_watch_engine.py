@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from consul_streams._client import Consul
+from consul_streams._clock import VirtualClock
 from consul_streams.exceptions import ClientClosed, ConsulError
 from consul_streams.testing import DevAgent
 from consul_streams.watch import Backoff, watch
@@ -103,3 +104,86 @@ async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
         await it.aclose()
         assert one.engine.budget.held == 0
         assert one.engine.polls == 0
+
+
+class Latest:
+    """The latest value each key's watch emitted, and a way to wait for expected values."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes | None] = {}
+        self.changed = asyncio.Event()
+
+    async def consume(self, client: Consul, key: str, clock: VirtualClock) -> None:
+        async for entry, _ in watch(client.kv.get(key), rate_limit=None, clock=clock):
+            self.values[key] = entry["Value"] if entry else None
+            self.changed.set()
+
+    async def until(self, expected: dict[str, bytes | None]) -> None:
+        while any(self.values.get(k, b"?") != v for k, v in expected.items()):
+            self.changed.clear()
+            await self.changed.wait()
+
+
+async def test_key_watches_beyond_the_slots_converge_without_rotation(agent: DevAgent) -> None:
+    """10 key watches over 3 long-poll slots with a min_hold that never elapses: the waiting
+    ones are served by one recursive read of their prefix, so every write and delete is seen
+    with no rotation and no timer left while idle. Relies on Consul answering a single-key read
+    with the entry's ModifyIndex (agent/consul/kvs_endpoint.go, KVS.Get)."""
+    clock = VirtualClock()  # the budget's clock: never advanced, so min_hold never elapses
+    keys = [f"w/{i}" for i in range(10)]
+    latest = Latest()
+    async with Consul(agent.url, environ={}, max_connections=4) as client:
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(dict.fromkeys(keys, b"0")))
+        budget, cover = client.engine.budget, client.engine.cover
+        assert budget is not None
+        assert cover is not None
+        for n, key in enumerate(reversed(keys)):
+            assert await within(client.kv.put(key, f"v{n}".encode())) is True
+            await within(latest.until({key: f"v{n}".encode()}))
+        for key in keys[:2] + keys[-2:]:
+            await client.kv.delete(key)
+        await within(latest.until(dict.fromkeys(keys[:2] + keys[-2:])))
+        # A watch outside the prefix: the cover restarts its read with a shorter prefix.
+        await client.kv.put("other", b"o")
+        tasks.append(asyncio.ensure_future(latest.consume(client, "other", clock)))
+        await within(latest.until({"other": b"o"}))
+        await within(client.kv.put("other", b"p"))
+        await within(latest.until({"other": b"p"}))
+        assert budget.preemptions == 1  # the prefix read's own slot, taken once
+        assert cover.nudges > 0  # watches waiting for a slot were served by the prefix read
+        assert budget.rotator is None  # nothing timed while the waiters are covered
+        assert clock.sleepers == 0
+        assert agent.blocked_queries <= 3
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        await within(agent.wait_unblocked())  # the prefix read stops with its last waiter
+        assert client.engine.tasks == 0
+
+
+async def test_with_the_cover_off_waiting_key_watches_rotate(agent: DevAgent) -> None:
+    """The previous design, still selectable (benchmarks compare both): rotation serves them."""
+    clock = VirtualClock()
+    keys = [f"w/{i}" for i in range(5)]
+    latest = Latest()
+    async with Consul(agent.url, environ={}, max_connections=2) as client:
+        client.engine.cover_prefixes = False
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(dict.fromkeys(keys, b"0")))
+        await within(clock.wait_for_sleepers(1))  # the rotation timer
+        assert client.engine.cover is None
+        for n, key in enumerate(keys):
+            await client.kv.put(key, f"v{n}".encode())
+        while any(latest.values[k] != f"v{n}".encode() for n, k in enumerate(keys)):
+            await within(clock.advance(1.0))
+        budget = client.engine.budget
+        assert budget is not None
+        assert budget.preemptions > 0
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from urllib.parse import quote
 
-from consul_streams._query import BlockingMode, Query, Request, Response, Transport
+from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
 
@@ -274,6 +274,7 @@ class Endpoint:
         watch: object = None,
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
+        cover: KeyCover | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
         index, wait = (0, None) if watch is None else parse_blocking(watch, "watch")
@@ -286,6 +287,7 @@ class Endpoint:
             index=index,
             wait=wait,
             engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
+            cover=cover,
         )
 
     async def _write(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
-from consul_streams._query import Query, Request, Response
+from consul_streams._query import KeyCover, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     b64decode,
@@ -161,6 +161,14 @@ class KV(Endpoint):
     ) -> Request:
         return Request("GET", kv_path(key), tuple(extra + common_params(dc, consistency)))
 
+    def _cover(self, key: str, dc: object, consistency: object) -> KeyCover:
+        """How the engine may watch ``key`` through a recursive read of a prefix."""
+
+        def prefix_request(prefix: str) -> Request:
+            return self._read(prefix, [("recurse", "")], dc, consistency)
+
+        return KeyCover(key, tuple(common_params(dc, consistency)), prefix_request)
+
     def get(
         self,
         key: str,
@@ -171,7 +179,10 @@ class KV(Endpoint):
     ) -> Query[KVEntry | None]:
         """The entry at ``key``, or ``None`` when it does not exist."""
         request = self._read(check_key(key), [], dc, consistency)
-        return self._query(request, _decode_one, watch=watch, ok_statuses=_OK_OR_MISSING)
+        cover = self._cover(key, dc, consistency)
+        return self._query(
+            request, _decode_one, watch=watch, ok_statuses=_OK_OR_MISSING, cover=cover
+        )
 
     def raw(
         self,
@@ -183,7 +194,10 @@ class KV(Endpoint):
     ) -> Query[bytes | None]:
         """The raw value bytes at ``key`` (``?raw``), or ``None`` when it does not exist."""
         request = self._read(check_key(key), [("raw", "")], dc, consistency)
-        return self._query(request, _decode_raw, watch=watch, ok_statuses=_OK_OR_MISSING)
+        cover = self._cover(key, dc, consistency)
+        return self._query(
+            request, _decode_raw, watch=watch, ok_statuses=_OK_OR_MISSING, cover=cover
+        )
 
     def items(
         self,
