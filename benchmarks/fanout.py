@@ -13,6 +13,9 @@ watches share one long-poll. Measured:
   a written key, against one subscriber on one query (its own key, same client) measured in
   alternation in the same run: median ratio, target <= 2 (#13), p99 ratio, target <= 3. The
   rate limiter is off on both sides so that the ratio isolates the cost of fan-out;
+* the floor of one task per subscriber: ``per_key`` bare tasks, each awaiting its own future,
+  woken in one loop pass (no client, no network): the median wake delay, and the fan-out ratio
+  it alone implies next to the measured single-subscriber delay;
 * memory per unshared watch (``share=False``, each with its own poll parked at the agent):
   ``--unshared`` of them on a second client, traced growth / count (target <= 10 KB, #13).
 
@@ -105,6 +108,29 @@ async def _unshared(agent: AgentProcess, keys: list[str], count: int) -> float:
     return grown / count
 
 
+async def _woken(future: asyncio.Future[None], woken: list[float]) -> None:
+    await future
+    woken.append(time.perf_counter())
+
+
+async def _wake_floor(count: int, rounds: int) -> list[float]:
+    """Delays from waking ``count`` waiting tasks (one future each) to each one running."""
+    loop = asyncio.get_running_loop()
+    delays: list[float] = []
+    for _ in range(rounds):
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in range(count)]
+        woken: list[float] = []
+
+        tasks = [asyncio.create_task(_woken(f, woken)) for f in futures]
+        await asyncio.sleep(0)  # every task is now waiting on its future
+        started = time.perf_counter()
+        for future in futures:
+            future.set_result(None)
+        await asyncio.gather(*tasks)
+        delays += [t - started for t in woken]
+    return delays
+
+
 async def run(args: argparse.Namespace) -> None:
     per_key = args.subscribers // args.queries
     keys = [f"fan/{q:03d}" for q in range(args.queries)]
@@ -150,6 +176,7 @@ async def run(args: argparse.Namespace) -> None:
         # Writes are over: every key holds its last value again for the unshared watches.
         await writer.put_many([(key, b"0") for key in keys])
         unshared = await _unshared(agent, keys, args.unshared)
+    floor = await _wake_floor(per_key, args.rounds * args.writes)
     subscribers = per_key * args.queries
     print(f"# fan-out: {subscribers:,} subscribers over {args.queries} queries ({machine()})")
     print_table(
@@ -207,6 +234,14 @@ async def run(args: argparse.Namespace) -> None:
                 f"{median(last) * 1000:.3f}",
                 f"{percentile(last, 99) * 1000:.3f}",
                 "",
+                "",
+            ),
+            (
+                f"floor: {per_key} bare tasks woken (+ solo)",
+                len(floor),
+                f"{(median(floor) + median(pooled_solo)) * 1000:.3f}",
+                "",
+                f"{(median(floor) + median(pooled_solo)) / median(pooled_solo):.2f}",
                 "",
             ),
         ],

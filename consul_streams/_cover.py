@@ -224,7 +224,7 @@ class PrefixCover:
                 lease.release()
 
     async def _read(self, group: _Group, prefix: str) -> tuple[dict[str, int], int]:
-        request = group.cover.prefix_request(prefix)
+        request = group.cover.prefix_request(prefix, group.cover.group)
         query = Query(
             group.query.transport, request, _modify_indexes, ok_statuses=frozenset({200, 404})
         )

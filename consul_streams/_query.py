@@ -94,21 +94,23 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyCover:
     """Declared by a single-key KV read: the watch engine may watch the key through one
     recursive read of a prefix shared with other such keys (``_cover.py``).
 
-    ``group``: reads with equal groups may share a prefix read (same datacenter and
-    consistency); ``prefix_request(prefix)`` builds that recursive read.
+    ``group``: the read's other parameters (datacenter, consistency); reads with equal groups
+    may share a prefix read, built by ``prefix_request(prefix, group)`` (a plain function, so
+    that a Query carries no closure: thousands of subscribers build one each).
     """
 
     key: str
-    group: Hashable
-    prefix_request: Callable[[str], Request] = field(compare=False)
+    group: tuple[tuple[str, str], ...]
+    prefix_request: Callable[[str, tuple[tuple[str, str], ...]], Request] = field(compare=False)
 
 
-@dataclass(frozen=True, eq=False)
+# Slots: every watch() of a shared query builds one; thousands of subscribers, thousands of them.
+@dataclass(frozen=True, eq=False, slots=True)
 class Query(Generic[T]):
     """A read that has not been performed yet.
 

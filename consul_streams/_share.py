@@ -110,6 +110,9 @@ class Hub:
 class Subscription:
     """A consumer's handle on a hub: wait for a newer round, read it, close."""
 
+    # Slots: a shared poll may have thousands of subscribers (#13: <= 2 KB each).
+    __slots__ = ("_loop", "_waiter", "arrived_at", "closed", "hub")
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.closed = False

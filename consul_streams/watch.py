@@ -64,11 +64,15 @@ def _parse_wait(value: object) -> float:
 class _Consumer:
     """One iteration's emit policy: first result, changes only, heartbeats, new events."""
 
+    __slots__ = ("_last", "_last_seq", "_seen", "emits", "stream", "subscription")
+
     def __init__(self, stream: WatchStream[Any]) -> None:
         self.stream = stream
         self.subscription: Subscription | None = None
         self.emits = 0
         self._last: tuple[Any] | None = None
+        #: the seq of the round ``_last`` came from
+        self._last_seq = 0
         self._seen: set[str] | None = None
 
     def decide(self, round_: Round, baseline: Round | None) -> Any:
@@ -82,14 +86,20 @@ class _Consumer:
             return self._decide_events(round_, baseline)
         if self._last is None:
             if opts.initial:
-                self._last = (round_.value,)
+                self._last, self._last_seq = (round_.value,), round_.seq
                 return round_.value
             base = baseline if baseline is not None else round_
-            self._last = (base.value,)
+            self._last, self._last_seq = (base.value,), base.seq
             if round_.seq <= base.seq:  # the skipped initial value itself
                 return _SKIP
-        if round_.value != self._last[0]:
-            self._last = (round_.value,)
+        if round_.seq == self._last_seq + 1:
+            # The poll compared this round with the previous one, which this consumer holds:
+            # one comparison per change for all the subscribers of a shared poll.
+            changed = round_.changed
+        else:  # latest-wins delivery skipped rounds: compare with what this consumer holds
+            changed = round_.value != self._last[0]
+        self._last, self._last_seq = (round_.value,), round_.seq
+        if changed:
             return round_.value
         return round_.value if opts.heartbeat else _SKIP
 

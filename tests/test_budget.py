@@ -165,7 +165,7 @@ def _key_cover(path: str) -> KeyCover:
     return KeyCover(
         path.removeprefix("/v1/kv/"),
         (),
-        lambda prefix: Request("GET", f"/v1/kv/{prefix}", (("recurse", ""),)),
+        lambda prefix, params: Request("GET", f"/v1/kv/{prefix}", (("recurse", ""), *params)),
     )
 
 

@@ -58,6 +58,11 @@ def check_key(key: object, parameter: str = "key", *, allow_empty: bool = False)
     return check_text(key, parameter)
 
 
+def _prefix_read(prefix: str, params: tuple[tuple[str, str], ...]) -> Request:
+    """The recursive read of ``prefix`` a :class:`KeyCover` watches its key through."""
+    return Request("GET", kv_path(prefix), (("recurse", ""), *params))
+
+
 def kv_path(key: str) -> str:
     """The request path of a (validated) key, percent-encoded with its "/" kept."""
     return "/v1/kv/" + quote(key, safe="/:@")
@@ -163,11 +168,7 @@ class KV(Endpoint):
 
     def _cover(self, key: str, dc: object, consistency: object) -> KeyCover:
         """How the engine may watch ``key`` through a recursive read of a prefix."""
-
-        def prefix_request(prefix: str) -> Request:
-            return self._read(prefix, [("recurse", "")], dc, consistency)
-
-        return KeyCover(key, tuple(common_params(dc, consistency)), prefix_request)
+        return KeyCover(key, tuple(common_params(dc, consistency)), _prefix_read)
 
     def get(
         self,
