@@ -7,10 +7,13 @@ Per update (write acknowledged -> result in hand), for:
 
 * ``consul_streams watch + ops.diff``: ``watch(c.kv.items(prefix), rate_limit=None) | ops.diff()``
   receives, decodes (base64 -> bytes for every value) and diffs (the one changed key);
-* ``consul_streams watch``: the same without the diff;
+* ``consul_streams watch``: the same without the diff (asking the local agent for identity
+  bodies, the default); ``(gzip)``: the same with ``Consul(compression="gzip")``;
 * ``py-consul``: ``index, data = await c.kv.get(prefix, recurse=True, index=index)``, which
   receives and decodes the same response (its values are decoded from base64 too);
-* ``raw aiohttp``: a hand-written long-poll loop (JSON + base64 of every value): the floor.
+* ``raw aiohttp``: a hand-written long-poll loop (JSON + base64 of every value): the floor,
+  with aiohttp's default ``Accept-Encoding`` (gzip); ``(identity)``: the same loop asking for
+  plain bodies, the floor for what we do by default.
 
 Two measures: wall time per update, and the client process's CPU time per update
 (``time.process_time``; the agent runs in a child process, so it is not counted). The table
@@ -113,10 +116,26 @@ async def _py_consul(address: str, sink: Sink) -> None:
         await client.close()
 
 
-async def _raw_aiohttp(address: str, sink: Sink) -> None:
+def _raw_aiohttp(encoding: str | None) -> Client:
+    """The hand-written floor; ``encoding`` sets Accept-Encoding (None: aiohttp's gzip)."""
+
+    async def run(address: str, sink: Sink) -> None:
+        await _raw_loop(address, sink, {"Accept-Encoding": encoding} if encoding else {})
+
+    return run
+
+
+async def _consul_streams_gzip(address: str, sink: Sink) -> None:
+    async with Consul(address, environ={}, compression="gzip") as client:
+        async for entries, _meta in watch(client.kv.items(PREFIX), rate_limit=None):
+            now = time.perf_counter()
+            sink.deliver(now, _holds(entries))
+
+
+async def _raw_loop(address: str, sink: Sink, headers: dict[str, str]) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
     url = f"http://{address}/v1/kv/{PREFIX}"
-    async with aiohttp.ClientSession(timeout=timeout) as http:
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
         index = 0
         while True:
             params = (
@@ -137,7 +156,9 @@ CLIENTS: dict[str, Client] = {
     "consul_streams watch + ops.diff": _consul_streams_diff,
     "consul_streams watch": _consul_streams,
     "py-consul": _py_consul,
-    "raw aiohttp": _raw_aiohttp,
+    "consul_streams watch (gzip)": _consul_streams_gzip,
+    "raw aiohttp": _raw_aiohttp(None),
+    "raw aiohttp (identity)": _raw_aiohttp("identity"),
 }
 
 

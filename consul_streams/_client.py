@@ -12,7 +12,7 @@ import aiohttp
 
 from consul_streams._budget import DEFAULT_MIN_HOLD, check_min_hold, slots_for
 from consul_streams._config import PathArg, resolve_settings
-from consul_streams._transport import AiohttpTransport
+from consul_streams._transport import COMPRESSIONS, AiohttpTransport, Compression
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import InvalidArgument
@@ -40,6 +40,9 @@ class Consul:
     creates its own on the first request and closes it in :meth:`aclose`; use
     ``async with Consul() as consul:``. ``timeout`` is the default read timeout (blocking
     reads derive theirs from ``wait``); ``max_connections`` caps concurrent requests.
+    ``compression``: ``"auto"`` (default) asks a local agent (loopback, unix socket) for plain
+    bodies, since inflating costs more CPU than loopback bytes, and a remote one for gzip;
+    ``"gzip"`` or ``"identity"`` force one.
     ``min_hold``: how long a long-poll holds its slot before a watch waiting for one may take
     it (when there are more watches than long-poll slots; a Duration, default 1s).
 
@@ -67,6 +70,7 @@ class Consul:
         cert: PathArg | None = None,
         key: PathArg | None = None,
         tls_server_name: str | None = None,
+        compression: Compression = "auto",
         environ: Mapping[str, str] | None = None,
         min_hold: Duration = DEFAULT_MIN_HOLD,
     ) -> None:
@@ -74,6 +78,10 @@ class Consul:
             raise InvalidArgument(
                 "session",
                 f"expected an aiohttp.ClientSession or None; got {type(session).__name__}",
+            )
+        if compression not in COMPRESSIONS:
+            raise InvalidArgument(
+                "compression", f"expected 'auto', 'gzip' or 'identity'; got {compression!r}"
             )
         settings = resolve_settings(
             address=address,
@@ -107,6 +115,7 @@ class Consul:
             max_connections=settings.max_connections,
             ssl_context=settings.ssl_context,
             tls_server_name=settings.tls_server_name,
+            compression=compression,
         )
         self.kv = KV(self.transport, self)
         self.catalog = Catalog(self.transport, self)

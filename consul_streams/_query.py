@@ -8,11 +8,12 @@ with an explicit index (or content hash) and wait, which is what ``watch()`` doe
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from consul_streams._rules import read_timeout_for_wait
+from consul_streams._rules import format_go_duration, read_timeout_for_wait
 from consul_streams.typing import Meta
 
 if TYPE_CHECKING:  # the engine sits above Query; a Query only carries a reference to it
@@ -21,6 +22,8 @@ if TYPE_CHECKING:  # the engine sits above Query; a Query only carries a referen
 __all__ = ["BlockingMode", "KeyCover", "Query", "Request", "Response", "Transport"]
 
 T = TypeVar("T")
+#: A watch sends the same wait on every round: format it once.
+_wait_text = functools.lru_cache(maxsize=64)(format_go_duration)
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -50,9 +53,20 @@ class Request:
     params: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    #: The request this one extends (:meth:`with_params`): a transport may encode the shared
+    #: part once and re-use it, so a watch's rounds only encode their index and wait.
+    origin: Request | None = field(default=None, compare=False, repr=False)
 
     def with_params(self, *extra: tuple[str, str]) -> Request:
-        return replace(self, params=self.params + tuple(extra))
+        """This request with ``extra`` parameters appended (its ``origin`` kept)."""
+        return Request(
+            self.method,
+            self.path,
+            self.params + extra,
+            self.body,
+            self.headers,
+            self.origin or self,
+        )
 
 
 @dataclass(frozen=True)
@@ -158,19 +172,17 @@ class Query(Generic[T]):
         self, *, index: int = 0, hash: str | None = None, wait: float | None = None
     ) -> Request:
         """The request for one round: adds ``index``/``hash`` and ``wait`` by the mode's rules."""
-        from consul_streams._rules import format_go_duration
-
-        extra: list[tuple[str, str]] = []
-        blocking = False
-        if self.mode in (BlockingMode.INDEX, BlockingMode.EVENT) and index > 0:
-            extra.append(("index", str(index)))
-            blocking = True
-        elif self.mode is BlockingMode.HASH and hash:
-            extra.append(("hash", hash))
-            blocking = True
-        if blocking and wait is not None:
-            extra.append(("wait", format_go_duration(wait)))
-        return self.request.with_params(*extra) if extra else self.request
+        mode = self.mode
+        extra: tuple[tuple[str, str], ...]
+        if index > 0 and (mode is BlockingMode.INDEX or mode is BlockingMode.EVENT):
+            extra = (("index", str(index)),)
+        elif hash and mode is BlockingMode.HASH:
+            extra = (("hash", hash),)
+        else:
+            return self.request
+        if wait is not None:
+            extra += (("wait", _wait_text(wait)),)
+        return self.request.with_params(*extra)
 
     async def fetch(
         self, *, index: int = 0, hash: str | None = None, wait: float | None = None

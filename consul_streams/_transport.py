@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import json
 import logging
 import ssl
 import time
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from yarl import URL
@@ -41,7 +42,12 @@ from consul_streams.exceptions import (
 )
 from consul_streams.typing import Consistency
 
-__all__ = ["AiohttpTransport", "map_status"]
+__all__ = ["AiohttpTransport", "Compression", "is_local", "map_status"]
+
+#: ``Accept-Encoding`` policy: ``"auto"`` asks a local agent (loopback or unix socket) for
+#: identity bodies and a remote one for gzip; ``"gzip"`` and ``"identity"`` force one.
+Compression = Literal["auto", "gzip", "identity"]
+COMPRESSIONS: tuple[Compression, ...] = ("auto", "gzip", "identity")
 
 _log = logging.getLogger("consul_streams.transport")
 
@@ -62,6 +68,21 @@ _CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
 )
 # A request carrying one of these already chose its consistency; the default is not added.
 _CONSISTENCY_FLAGS = frozenset({"stale", "consistent", "leader"})
+#: Parameters whose presence changes the defaults the transport adds.
+_DEFAULT_PARAMS = _CONSISTENCY_FLAGS | {"dc"}
+_ENCODED_CACHE_SIZE = 1024
+_EMPTY_URL = URL("http://localhost/")
+
+
+def _encode_query(params: tuple[tuple[str, str], ...]) -> str:
+    """``params`` as a query string, encoded exactly as yarl's ``with_query`` encodes them."""
+    if not params:
+        return ""
+    if all(
+        f"{name}{value}".isascii() and name.isalnum() and value.isalnum() for name, value in params
+    ):
+        return "&".join(f"{name}={value}" for name, value in params)  # index, wait, hash
+    return _EMPTY_URL.with_query(params).raw_query_string
 
 
 def map_status(status: int, body: bytes, *, method: str, url: str, secret: str | None) -> HTTPError:
@@ -80,6 +101,28 @@ def map_status(status: int, body: bytes, *, method: str, url: str, secret: str |
     if cls is Conflict:
         return Conflict(status, text, method=method, url=url, errors=_txn_errors(body))
     return cls(status, text, method=method, url=url)
+
+
+def is_local(address: Address) -> bool:
+    """True for a unix socket or a loopback host (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if address.unix_path is not None or address.host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def accept_encoding(compression: Compression, address: Address) -> str:
+    """The ``Accept-Encoding`` header for ``compression`` towards ``address``.
+
+    Inflating gzip costs more CPU than the JSON it carries (13 ms for a 10,000-key prefix of
+    256-byte values, against 7 ms to decode it): worth paying over a network, not over loopback,
+    where bytes are nearly free. See docs/benchmarks.md, "Compression".
+    """
+    if compression == "auto":
+        compression = "identity" if is_local(address) else "gzip"
+    return "identity" if compression == "identity" else "gzip"
 
 
 def _txn_errors(body: bytes) -> list[dict[str, Any]]:
@@ -123,8 +166,14 @@ class AiohttpTransport:
         max_connections: int = 64,
         ssl_context: ssl.SSLContext | None = None,
         tls_server_name: str | None = None,
+        compression: Compression = "auto",
     ) -> None:
         self._address = address
+        self._base_url = address.base_url
+        #: per-origin URL encodings and per-timeout ClientTimeouts, re-used by every round
+        self._encoded: dict[Request, tuple[str, str, str]] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._accept_encoding = accept_encoding(compression, address)
         self._token = token or None
         self._datacenter = datacenter
         self._consistency = consistency
@@ -194,27 +243,65 @@ class AiohttpTransport:
 
     def _client_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout:
         read = self._timeout if timeout is None else timeout
-        return aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=min(read, self._timeout), sock_read=read
-        )
+        cached = self._timeouts.get(read)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=min(read, self._timeout), sock_read=read
+            )
+            if len(self._timeouts) >= _ENCODED_CACHE_SIZE:
+                self._timeouts.clear()
+            self._timeouts[read] = cached
+        return cached
 
     def build_url(self, request: Request) -> URL:
-        """The full URL of ``request`` with the default ``dc`` and consistency added."""
-        params = list(request.params)
-        names = {name for name, _ in params}
+        """The full URL of ``request`` with the default ``dc`` and consistency added.
+
+        A request made by :meth:`Request.with_params` (a watch's round) re-uses its origin's
+        encoding, cached here, and encodes only the parameters it adds.
+        """
+        origin = request.origin
+        added = ""
+        if origin is not None and origin.body is None:
+            extra = request.params[len(origin.params) :]
+            if not any(name in _DEFAULT_PARAMS for name, _ in extra):
+                head, params, defaults = self._cached_parts(origin)
+                added = _encode_query(extra)
+            else:
+                head, params, defaults = self._parts(request)
+        else:
+            head, params, defaults = self._parts(request)
+        query = "&".join(part for part in (params, added, defaults) if part)
+        return URL(f"{head}?{query}" if query else head, encoded=True)
+
+    def _parts(self, request: Request) -> tuple[str, str, str]:
+        """``(base URL + path, encoded params, encoded default dc/consistency)``."""
+        names = {name for name, _ in request.params}
+        defaults: list[tuple[str, str]] = []
         if self._datacenter is not None and "dc" not in names:
-            params.append(("dc", self._datacenter))
+            defaults.append(("dc", self._datacenter))
         if (
             request.method == "GET"
             and self._consistency != "default"
             and not names & _CONSISTENCY_FLAGS
         ):
-            params.append((self._consistency, ""))
-        url = URL(self._address.base_url + request.path, encoded=True)
-        return url.with_query(params) if params else url
+            defaults.append((self._consistency, ""))
+        return (
+            self._base_url + request.path,
+            _encode_query(request.params),
+            _encode_query(tuple(defaults)),
+        )
+
+    def _cached_parts(self, origin: Request) -> tuple[str, str, str]:
+        parts = self._encoded.get(origin)
+        if parts is None:
+            parts = self._parts(origin)
+            if len(self._encoded) >= _ENCODED_CACHE_SIZE:
+                self._encoded.clear()
+            self._encoded[origin] = parts
+        return parts
 
     def _headers(self, request: Request) -> dict[str, str]:
-        headers = dict(request.headers)
+        headers = {"Accept-Encoding": self._accept_encoding, **dict(request.headers)}
         if self._token:
             headers["X-Consul-Token"] = self._token
         return headers
@@ -234,7 +321,9 @@ class AiohttpTransport:
         """
         session = self._get_session()
         url = self.build_url(request)
-        shown = redact_url(str(url))
+        shown = str(url)
+        if "oken=" in shown.lower():  # only a caller's own ?token= parameter needs redacting
+            shown = redact_url(shown)
         method = request.method
         kwargs: dict[str, Any] = {}
         if self._ssl is not None:

@@ -18,6 +18,8 @@ from collections.abc import Mapping as _Mapping
 from datetime import timedelta
 from typing import Any, Literal, TypeAlias
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from consul_streams._rules import parse_go_duration
 from consul_streams._shapes import (
     AgentService,
@@ -97,6 +99,13 @@ _KEYWORDS = {
 }
 
 
+_NO_CONTACT = timedelta(0)
+
+
+def _lowered(headers: _Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
 class Meta(_Mapping[str, object]):
     """Read-only response metadata from Consul's headers, as a mapping and as attributes.
 
@@ -155,9 +164,14 @@ class Meta(_Mapping[str, object]):
         or unparsable ``X-Consul-LastContact`` reads as 0. A malformed ``X-Consul-Index``
         raises :class:`DecodeError`, since the watch engine cannot thread a garbled index.
         """
-        h = {name.lower(): value for name, value in headers.items()}
-        meta = cls()
-        data = meta._data
+        # aiohttp's headers already match names case-insensitively; only other mappings
+        # (tests, custom transports) pay for a lower-cased copy.
+        h: _Mapping[str, str] = (
+            headers if isinstance(headers, (CIMultiDictProxy, CIMultiDict)) else _lowered(headers)
+        )
+        meta = cls.__new__(cls)
+        data: dict[str, object] = {"Index": 0, "KnownLeader": False, "LastContact": _NO_CONTACT}
+        meta._data = data
         raw_index = h.get("x-consul-index")
         if raw_index is not None:
             if not raw_index.isdigit() or not raw_index.isascii() or int(raw_index) > _UINT64_MAX:
@@ -168,10 +182,12 @@ class Meta(_Mapping[str, object]):
         if contact.isascii() and contact.isdigit():
             data["LastContact"] = timedelta(milliseconds=int(contact))
         for header, key in _TEXT_HEADERS.items():
-            if header in h:
-                data[key] = h[header]
-        if "x-consul-results-filtered-by-acls" in h:
-            data["ResultsFilteredByACLs"] = h["x-consul-results-filtered-by-acls"] == "true"
+            text = h.get(header)
+            if text is not None:
+                data[key] = text
+        filtered = h.get("x-consul-results-filtered-by-acls")
+        if filtered is not None:
+            data["ResultsFilteredByACLs"] = filtered == "true"
         age = h.get("age", "")
         if age.isascii() and age.isdigit():
             data["Age"] = timedelta(seconds=int(age))

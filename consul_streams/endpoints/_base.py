@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from urllib.parse import quote
 
+import msgspec
+
 from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
@@ -41,6 +43,7 @@ __all__ = [
     "decode_json",
     "decode_list",
     "decode_none",
+    "decode_typed",
     "expect_dict",
     "expect_list",
     "filter_params",
@@ -135,11 +138,27 @@ def _decode_error(message: str, response: Response | None) -> DecodeError:
     return DecodeError(message, method=response.method, url=response.url, body=response.body)
 
 
+#: One untyped JSON decoder for every answer without a typed fast path (msgspec parses JSON in
+#: about 0.6x the time of ``json.loads``, to the same Python values).
+_JSON = msgspec.json.Decoder()
+
+
 def decode_json(response: Response) -> Any:
     """The JSON value of a response body; a body that is not JSON raises DecodeError."""
+    return decode_typed(_JSON, response)
+
+
+def decode_typed(decoder: msgspec.json.Decoder[T], response: Response) -> T:
+    """``response.body`` decoded by a typed msgspec decoder; any failure raises DecodeError.
+
+    A typed decoder parses the JSON, checks the shape and decodes base64 ``bytes`` fields in one
+    pass in C; its messages name the failing place (``... - at `$[3].Value```).
+    """
     try:
-        return json.loads(response.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return decoder.decode(response.body)
+    except msgspec.ValidationError as exc:
+        raise _decode_error(f"unexpected JSON shape in response: {exc}", response) from None
+    except msgspec.DecodeError as exc:
         raise _decode_error(f"invalid JSON in response: {exc}", response) from None
 
 

@@ -12,8 +12,10 @@ the server) are not refused client-side; the server answers 413, raised as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 from urllib.parse import quote
+
+import msgspec
 
 from consul_streams._query import KeyCover, Query, Request, Response
 from consul_streams.endpoints._base import (
@@ -25,6 +27,7 @@ from consul_streams.endpoints._base import (
     common_params,
     decode_bool,
     decode_json,
+    decode_typed,
     expect_list,
 )
 from consul_streams.exceptions import DecodeError, InvalidArgument
@@ -114,10 +117,49 @@ def _error(message: str, response: Response | None) -> DecodeError:
     return DecodeError(message, method=response.method, url=response.url, body=response.body)
 
 
+class _WireEntryBase(TypedDict):
+    Key: str
+
+
+class _WireEntry(_WireEntryBase, total=False):
+    """A KV entry as Consul sends it; msgspec decodes ``Value``'s base64 while parsing."""
+
+    Value: bytes | None
+    Flags: int
+    LockIndex: int
+    Session: str
+    CreateIndex: int
+    ModifyIndex: int
+    Namespace: str
+    Partition: str
+
+
+_ENTRIES = msgspec.json.Decoder(list[_WireEntry] | None)
+
+
 def _decode_entries(response: Response) -> list[KVEntry]:
+    """The typed fast path of :func:`decode_kv_entries` for a whole answer.
+
+    One msgspec pass parses the JSON, checks each entry's shape and decodes every base64 value
+    (about a third of ``json.loads`` plus per-value base64 on a 10,000-key prefix); the loop
+    below only fills what Consul may leave out. ``tests/endpoints/test_kv_decode.py`` checks it
+    against :func:`decode_kv_entries` on generated answers.
+    """
     if response.status == 404:
         return []
-    return decode_kv_entries(decode_json(response), response)
+    entries = decode_typed(_ENTRIES, response)
+    if entries is None:
+        return []
+    for entry in entries:
+        if entry.get("Value") is None:
+            entry["Value"] = b""
+        if "Flags" not in entry:
+            entry["Flags"] = 0
+        if "LockIndex" not in entry:
+            entry["LockIndex"] = 0
+        if "Session" in entry and not entry["Session"]:
+            del entry["Session"]
+    return cast(list[KVEntry], entries)
 
 
 def _decode_one(response: Response) -> KVEntry | None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._rules import JITTER_FRACTION, parse_go_duration
-from ._http import ApiError, Call, meta_headers
-from ._state import WatchSet
+from .server.wire import ApiError, Call, meta_headers
+from .state.store import WatchSet
 
 __all__ = [
     "QueryOptions",
@@ -125,6 +125,8 @@ def _parse_consistency(call: Call, opts: QueryOptions) -> None:
 
 def _parse_cache_control(call: Call, opts: QueryOptions) -> None:
     header = call.request.headers.get("Cache-Control", "")
+    if not header:
+        return
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         name = name.strip().lower()

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 from types import TracebackType
 
 from aiohttp import web
 
 from ..exceptions import InvalidArgument
-from ._http import AgentConfig
-from ._server import ConnectionTracker, Dispatcher, LoggedRequest, Router, TrackedProtocol
-from ._state import StateStore
 from .faults import Faults
+from .routes import register_routes
+from .server.dispatch import ConnectionTracker, Dispatcher, LoggedRequest, Router, TrackedProtocol
+from .server.wire import AgentConfig
+from .state.catalog import CatalogState
+from .state.store import StateStore
 
-__all__ = ["ENDPOINT_MODULES", "DevAgent"]
-
-#: Endpoint modules of ``consul_streams.testing`` plugged into every agent, in order.
-ENDPOINT_MODULES = ("kv", "session", "status", "txn", "catalog", "health", "agent", "event")
-
-
-def _optional_module(name: str) -> object | None:
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as exc:
-        # Only a missing endpoint module is optional; a broken import inside one is a bug.
-        if exc.name == f"{__package__}.{name}":
-            return None
-        raise
+__all__ = ["DevAgent", "is_ip_address", "is_loopback"]
 
 
 def is_ip_address(host: object) -> bool:
@@ -111,11 +99,7 @@ class DevAgent:
         )
         self.faults = Faults(self.store.shift_indexes)
         self.router = Router()
-        for name in ENDPOINT_MODULES:
-            module = _optional_module(name)
-            register = getattr(module, "register", None)
-            if callable(register):
-                register(self.router)
+        register_routes(self.router)
         self._dispatcher = Dispatcher(self.router, self.store, self.config, self.faults)
         self._tracker = ConnectionTracker(self.config)
         self._server: asyncio.Server | None = None
@@ -204,10 +188,7 @@ class DevAgent:
 
     def _seed(self) -> None:
         self._seeded = True
-        catalog = _optional_module("_catalog_state")
-        cls = getattr(catalog, "CatalogState", None)
-        if isinstance(cls, type):
-            self.store.get(cls)
+        self.store.get(CatalogState)
 
     async def stop(self) -> None:
         """Stop serving; open connections and blocked requests are cut."""

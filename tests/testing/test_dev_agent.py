@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import pkgutil
 
 import aiohttp
 import pytest
 
 import consul_streams.testing as testing
 from consul_streams.exceptions import InvalidArgument
-from consul_streams.testing import DevAgent
+from consul_streams.testing import DevAgent, routes
 from consul_streams.testing._run import serve_dev
-from consul_streams.testing._state import StateStore, WatchSet
+from consul_streams.testing.state import StateStore, WatchSet
 
 from ._http_helpers import Http, agent, http
 
@@ -21,6 +22,14 @@ __all__ = ["agent", "http"]
 
 def test_public_names() -> None:
     assert sorted(testing.__all__) == ["DevAgent", "Fault", "Faults", "VirtualClock", "run_dev"]
+
+
+def test_every_route_module_is_registered() -> None:
+    """A module added under ``testing/routes/`` but not to ``ROUTE_MODULES`` would answer 404."""
+    names = {
+        info.name for info in pkgutil.iter_modules(routes.__path__) if not info.name.startswith("_")
+    }
+    assert {module.__name__.rsplit(".", 1)[1] for module in routes.ROUTE_MODULES} == names
 
 
 async def test_defaults_bind_loopback_and_a_free_port(agent: DevAgent) -> None:

@@ -8,15 +8,15 @@ does (4 spaces; ``?pretty`` adds the trailing newline).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from ._state import StateStore
+    from ..state.store import StateStore
 
 __all__ = [
     "JSON_TYPE",
@@ -101,20 +101,28 @@ class Call:
         return await self.request.read()
 
 
+_GO_ESCAPES = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
 def dump_json(data: Any, *, pretty: bool = False) -> bytes:
-    """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping."""
-    text = json.dumps(data, indent=4, ensure_ascii=False)
+    """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping.
+
+    msgspec encodes and indents in C (about 40x ``json.dumps(indent=4)``, whose indenting
+    encoder is pure Python: it was most of the time a woken blocking query took), and writes
+    small floats as Go does (``0.00001``, not ``1e-05``).
+    """
+    text = msgspec.json.format(msgspec.json.encode(data), indent=4)
     # Go escapes these inside strings; they can only occur inside strings in JSON text.
-    text = (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-    if pretty:
-        text += "\n"
-    return text.encode()
+    if b"<" in text or b">" in text or b"&" in text or b"\xe2\x80" in text:
+        for raw, escaped in _GO_ESCAPES:
+            text = text.replace(raw, escaped)
+    return text + b"\n" if pretty else text
 
 
 def meta_headers(index: int) -> dict[str, str]:

@@ -13,8 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from . import bexpr
-from ._agent_state import (
+from .. import bexpr
+from .._blocking import parse_query, query_timeout
+from ..server.dispatch import Router
+from ..server.wire import TEXT_TYPE, ApiError, Call, dump_json, empty_response, json_response
+from ..state.agent import (
     NODE_MAINT,
     SERVICE_MAINT_PREFIX,
     STATUSES,
@@ -24,11 +27,8 @@ from ._agent_state import (
     service_checks,
     validate_service,
 )
-from ._blocking import parse_query, query_timeout
-from ._catalog_state import Rec, new_check
-from ._http import TEXT_TYPE, ApiError, Call, dump_json, empty_response, json_response
-from ._server import Router
-from ._state import WatchSet
+from ..state.catalog import Rec, new_check
+from ..state.store import WatchSet
 from .catalog import catalog_of, compile_filter, read_json
 from .health import parse_bool
 

@@ -13,47 +13,22 @@ import asyncio
 import base64
 import re
 import uuid
-from collections import deque
 from typing import Any
 
 from aiohttp import web
 
-from .._rules import event_id_to_index, parse_go_duration
-from ._blocking import parse_uint
-from ._catalog_state import CatalogState
-from ._http import ApiError, Call, json_response
-from ._server import Router
-from ._state import StateStore, WatchSet
+from ..._rules import event_id_to_index, parse_go_duration
+from .._blocking import parse_uint
+from ..server.dispatch import Router
+from ..server.wire import ApiError, Call, json_response
+from ..state.catalog import CatalogState
+from ..state.events import TOPIC, EventLog
+from ..state.store import WatchSet
 
-__all__ = ["BUFFER_SIZE", "MAX_PAYLOAD", "EventLog", "register"]
+__all__ = ["MAX_PAYLOAD", "register"]
 
-#: Events an agent remembers (Consul's ``userEventSize``).
-BUFFER_SIZE = 256
 #: Largest accepted ``Content-Length`` of a fire request (Consul >= 1.22 caps it at 100 B).
 MAX_PAYLOAD = 100
-_TOPIC = ("table", "events")
-
-
-class EventLog:
-    """The agent's ring buffer of received user events (a SubStore)."""
-
-    def __init__(self, store: StateStore) -> None:
-        self.store = store
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget every event (the Lamport clock restarts too)."""
-        self.events: deque[dict[str, Any]] = deque(maxlen=BUFFER_SIZE)
-        self.ltime = 0
-
-    def shift_indexes(self, delta: int) -> None:
-        """Event indexes derive from UUIDs; nothing to shift."""
-
-    def ingest(self, event: dict[str, Any]) -> None:
-        """Store a copy of ``event`` with the next Lamport time and wake list watchers."""
-        self.ltime += 1
-        self.events.append({**event, "LTime": self.ltime})
-        self.store.notify(_TOPIC)
 
 
 def _go_regexp(kind: str, pattern: str) -> re.Pattern[str] | None:
@@ -135,7 +110,7 @@ async def list_events(call: Call) -> web.Response:
         deadline = loop.time() + timeout
         while index == min_index:
             ws = WatchSet(call.store)
-            ws.add(_TOPIC)
+            ws.add(TOPIC)
             if not await ws.wait(deadline - loop.time()):
                 break
             events, index = current()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ._blocking import parse_query
-from ._http import Call, json_response
-from ._server import Router
+from .._blocking import parse_query
+from ..server.dispatch import Router
+from ..server.wire import Call, json_response
 
 __all__ = ["register"]
 

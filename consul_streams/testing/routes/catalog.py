@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from . import bexpr
-from ._blocking import QueryOptions, QueryResult, blocking_query, parse_query
-from ._catalog_state import CatalogState, Rec, new_check, new_service
-from ._http import ApiError, Call, json_response
-from ._server import Router
-from ._state import WatchSet
+from .. import bexpr
+from .._blocking import QueryOptions, QueryResult, blocking_query, parse_query
+from ..server.dispatch import Router
+from ..server.wire import ApiError, Call, json_response
+from ..state.catalog import CatalogState, Rec, new_check, new_service
+from ..state.store import WatchSet
 
 __all__ = [
     "ROUTES",

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .._rules import parse_go_duration
-from ._catalog_state import CatalogState, Rec, Write, new_check, new_service
-from ._http import ApiError
-from ._state import StateStore
+from ..._rules import parse_go_duration
+from ..server.wire import ApiError
+from .catalog import CatalogState, Rec, Write, new_check, new_service
+from .store import StateStore
 
 __all__ = [
     "NODE_MAINT",

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, NamedTuple
 from aiohttp import web
 from aiohttp.web import ContentCoding
 
-from ._http import AgentConfig, ApiError, Call, empty_response, error_response
+from .wire import AgentConfig, ApiError, Call, empty_response, error_response
 
 if TYPE_CHECKING:
-    from ._state import StateStore
-    from .faults import Faults
+    from ..faults import Faults
+    from ..state.store import StateStore
 
 __all__ = ["Dispatcher", "Handler", "LoggedRequest", "Route", "Router", "TrackedProtocol"]
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._state import StateStore
+from .store import StateStore
 
 __all__ = ["CatalogState", "Write", "new_check", "new_service"]
 

@@ -6,7 +6,7 @@ from urllib.parse import quote_plus
 
 from aiohttp import web
 
-from ._blocking import (
+from .._blocking import (
     QueryOptions,
     QueryResult,
     blocking_query,
@@ -14,10 +14,11 @@ from ._blocking import (
     parse_go_uint_or_500,
     parse_query,
 )
-from ._http import ApiError, Call, json_response
-from ._kv_state import KVState
-from ._server import Router
-from ._state import WatchSet
+from ..server.dispatch import Router
+from ..server.wire import ApiError, Call, json_response
+from ..state.kv import KVState
+from ..state.session import SessionState
+from ..state.store import WatchSet
 
 __all__ = ["register", "too_large"]
 
@@ -157,8 +158,6 @@ async def _put(call: Call, kv: KVState) -> web.StreamResponse:
 
 
 def _check_session(call: Call, session: str) -> None:
-    from .session import SessionState
-
     if not session:
         raise ApiError(500, "missing session")
     if call.store.get(SessionState).get(session) is None:

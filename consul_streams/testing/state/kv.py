@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import bisect
 import builtins
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._state import StateStore
+    from .store import StateStore
 
 __all__ = ["MAX_LOCK_DELAY", "KVEntry", "KVState"]
 
@@ -63,6 +62,8 @@ class KVState:
         self.table_index = 0
         self.lock_delays: dict[str, float] = {}
         self._dirty: set[str] = set()
+        #: per key written in the open transaction: (entry, tombstone) before its first write
+        self._journal: dict[str, tuple[KVEntry | None, int | None]] | None = None
 
     def shift_indexes(self, delta: int) -> None:
         for entry in self.entries.values():
@@ -74,21 +75,41 @@ class KVState:
     # -- transactions --------------------------------------------------------------------------
 
     def snapshot(self) -> tuple[Any, ...]:
-        """Everything a rollback needs."""
-        return (
-            copy.deepcopy(self.entries),
-            list(self.sorted_keys),
-            dict(self.tombstones),
-            self.table_index,
-            dict(self.lock_delays),
-        )
+        """Start a transaction: from here on each write journals what it replaces.
+
+        The cost is O(the keys the transaction writes), not O(the store): the journal keeps,
+        per touched key, the entry and tombstone it had before its first write.
+        :meth:`rollback` restores them; :meth:`commit` drops the journal.
+        """
+        self._journal = {}
+        return (self.table_index, dict(self.lock_delays))
 
     def rollback(self, snap: tuple[Any, ...]) -> None:
         """Undo every write since ``snap`` was taken."""
-        entries, keys, tombs, table_index, delays = snap
-        self.entries, self.sorted_keys, self.tombstones = entries, keys, tombs
+        table_index, delays = snap
+        for key, (entry, tomb) in (self._journal or {}).items():
+            present = key in self.entries
+            if entry is None:
+                if present:
+                    del self.entries[key]
+                    self.sorted_keys.pop(bisect.bisect_left(self.sorted_keys, key))
+            else:
+                if not present:
+                    bisect.insort(self.sorted_keys, key)
+                self.entries[key] = entry
+            if tomb is None:
+                self.tombstones.pop(key, None)
+            else:
+                self.tombstones[key] = tomb
         self.table_index, self.lock_delays = table_index, delays
+        self._journal = None
         self._dirty = set()
+
+    def _remember(self, key: str) -> None:
+        """Journal ``key``'s state before the first write of the open transaction."""
+        journal = self._journal
+        if journal is not None and key not in journal:
+            journal[key] = (self.entries.get(key), self.tombstones.get(key))
 
     def pending_index(self) -> int:
         """The index the next commit will use."""
@@ -96,6 +117,7 @@ class KVState:
 
     def commit(self) -> bool:
         """Allocate the pending index if anything changed and wake the touched keys' watchers."""
+        self._journal = None
         if not self._dirty:
             return False
         dirty, self._dirty = self._dirty, set()
@@ -132,6 +154,7 @@ class KVState:
     # -- writes --------------------------------------------------------------------------------
 
     def _put(self, entry: KVEntry, idx: int) -> None:
+        self._remember(entry.key)
         if entry.key not in self.entries:
             bisect.insort(self.sorted_keys, entry.key)
         self.entries[entry.key] = entry
@@ -205,6 +228,7 @@ class KVState:
         """Delete ``key`` leaving a tombstone (no-op, no tombstone, when absent)."""
         if key not in self.entries:
             return
+        self._remember(key)
         del self.entries[key]
         self.sorted_keys.pop(bisect.bisect_left(self.sorted_keys, key))
         self.tombstones[key] = idx

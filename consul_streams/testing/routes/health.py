@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from . import bexpr
-from ._blocking import QueryResult, parse_query
-from ._http import ApiError, Call
-from ._server import Router
-from ._state import WatchSet
+from .. import bexpr
+from .._blocking import QueryResult, parse_query
+from ..server.dispatch import Router
+from ..server.wire import ApiError, Call
+from ..state.store import WatchSet
 from .catalog import (
     catalog_of,
     compile_filter,

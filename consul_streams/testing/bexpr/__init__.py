@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ._bexpr_parser import Bool, FilterError, Node, Op, parse
+from ._parser import Bool, FilterError, Node, Op, parse
 
 __all__ = ["Filter", "FilterError", "Kind", "compile_filter", "parse"]
 

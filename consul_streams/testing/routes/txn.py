@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ._blocking import go_quote, parse_query
-from ._http import ApiError, Call, json_response
-from ._kv_state import KVState
-from ._server import Router
+from .._blocking import go_quote, parse_query
+from ..server.dispatch import Router
+from ..server.wire import ApiError, Call, json_response
+from ..state.kv import KVState
 from .kv import too_large
 
 __all__ = ["MAX_TXN_OPS", "register"]

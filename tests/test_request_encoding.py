@@ -1,0 +1,61 @@
+"""A watch round's URL, built from its origin's cached encoding, equals a fresh build."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from consul_streams._address import parse_address
+from consul_streams._query import BlockingMode, Query, Request
+from consul_streams._transport import AiohttpTransport
+
+_names = st.sampled_from(["recurse", "filter", "tag", "near", "node-meta", "stale", "dc", "ns"])
+_values = st.text(max_size=12)
+_params = st.lists(st.tuples(_names, _values), max_size=5).map(tuple)
+
+
+def _reference(transport: AiohttpTransport, request: Request, dc: str | None, mode: str) -> URL:
+    """What the transport built before it cached encodings: yarl's ``with_query`` of all."""
+    params = list(request.params)
+    names = {name for name, _ in params}
+    if dc is not None and "dc" not in names:
+        params.append(("dc", dc))
+    if mode != "default" and not names & {"stale", "consistent", "leader"}:
+        params.append((mode, ""))
+    url = URL("http://127.0.0.1:8500" + request.path, encoded=True)
+    return url.with_query(params) if params else url
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    params=_params,
+    index=st.integers(min_value=0, max_value=2**64 - 1),
+    wait=st.one_of(st.none(), st.floats(min_value=0.001, max_value=600)),
+    dc=st.one_of(st.none(), st.sampled_from(["dc1", "dc 2"])),
+    mode=st.sampled_from(["default", "stale", "consistent"]),
+)
+def test_round_url_equals_a_fresh_build(
+    params: tuple[tuple[str, str], ...], index: int, wait: float | None, dc: str | None, mode: str
+) -> None:
+    transport = AiohttpTransport(
+        parse_address("127.0.0.1:8500"),
+        datacenter=dc,
+        consistency=mode,  # type: ignore[arg-type]
+    )
+    query = Query(transport, Request("GET", "/v1/kv/a%20b", params), lambda r: r.body)
+    for _ in range(2):  # the second build reads the cache
+        round_ = query.build(index=index, wait=wait)
+        fresh = Request(round_.method, round_.path, round_.params)
+        assert round_.origin is (None if index == 0 else query.request)
+        assert transport.build_url(round_) == transport.build_url(fresh)
+        assert transport.build_url(round_) == _reference(transport, fresh, dc, mode)
+
+
+def test_hash_rounds_reuse_the_origin_too() -> None:
+    transport = AiohttpTransport(parse_address("127.0.0.1:8500"))
+    query = Query(
+        transport, Request("GET", "/v1/agent/services"), lambda r: r.body, BlockingMode.HASH
+    )
+    url = transport.build_url(query.build(hash="9a3f0c1d", wait=60))
+    assert str(url) == "http://127.0.0.1:8500/v1/agent/services?hash=9a3f0c1d&wait=60000ms"
