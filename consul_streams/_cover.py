@@ -24,11 +24,12 @@ group is retried after a backoff delay.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import msgspec
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._engine import Backoff
@@ -47,17 +48,26 @@ log = logging.getLogger("consul_streams.watch")
 Waiter = asyncio.Future["Lease | None"]
 
 
+class _Stamp(TypedDict):
+    Key: str
+    ModifyIndex: int
+
+
+#: Only the two fields the cover compares: the values (base64) are skipped, never decoded.
+_STAMPS = msgspec.json.Decoder(list[_Stamp])
+
+
 def _modify_indexes(response: Response) -> dict[str, int]:
     """``{Key: ModifyIndex}`` of a recursive KV read (404: no key); values are not decoded."""
     if response.status == 404:
         return {}
     try:
-        entries = json.loads(response.body)
-        return {str(e["Key"]): int(e["ModifyIndex"]) for e in entries}
-    except (ValueError, TypeError, KeyError) as exc:
+        entries = _STAMPS.decode(response.body)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise DecodeError(
-            f"expected a JSON array of KV entries ({exc})", method=response.method, url=response.url
+            f"expected a JSON array of KV entries: {exc}", method=response.method, url=response.url
         ) from None
+    return {e["Key"]: e["ModifyIndex"] for e in entries}
 
 
 def common_prefix(keys: list[str]) -> str:
