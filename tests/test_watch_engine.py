@@ -6,6 +6,7 @@ End to end against the dev agent: the real client, its transport and its engine.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -184,6 +185,41 @@ async def test_with_the_cover_off_waiting_key_watches_rotate(agent: DevAgent) ->
         budget = client.engine.budget
         assert budget is not None
         assert budget.preemptions > 0
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_bursts_of_writes_and_deletes_converge_through_the_cover(
+    agent: DevAgent, seed: int
+) -> None:
+    """30 key watches over 3 slots, no rotation possible (the budget's clock never moves):
+    after each burst of random puts and deletes, every watch holds the key's final state."""
+    rng = random.Random(seed)
+    clock = VirtualClock()
+    keys = [f"b/{i:02d}" for i in range(30)]
+    latest = Latest()
+    state: dict[str, bytes | None] = dict.fromkeys(keys, b"0")
+    async with Consul(agent.url, environ={}, max_connections=4) as client:
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(state))
+        for burst in range(5):
+            for op in range(10):
+                key = rng.choice(keys)
+                if rng.random() < 0.3:
+                    await client.kv.delete(key)
+                    state[key] = None
+                else:
+                    value = f"{burst}.{op}".encode()
+                    await client.kv.put(key, value)
+                    state[key] = value
+            await within(latest.until(state))
+        budget = client.engine.budget
+        assert budget is not None
+        assert budget.preemptions == 1
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
