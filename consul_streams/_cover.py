@@ -89,7 +89,9 @@ class _Group:
         self.prefix: str | None = None
         self.index = 0
         self.snapshot: dict[str, int] | None = None
-        #: the snapshot index each poll was last nudged for (one nudge per poll per snapshot)
+        #: counts snapshots (indexes can go back; this never does)
+        self.round = 0
+        #: the snapshot round each poll was last nudged for (one nudge per poll per snapshot)
         self.nudged: dict[Poller, int] = {}
         self.task: asyncio.Task[None] | None = None
         #: set before this cover cancels the read itself (restart with a new prefix, or stop)
@@ -190,9 +192,16 @@ class PrefixCover:
             return
         key, index, exists = poller.cover_state()
         modified = snapshot.get(key)
-        changed = (modified is not None and modified > index) or (modified is None and exists)
-        if changed and group.nudged.get(poller) != group.index:
-            group.nudged[poller] = group.index
+        changed = (
+            (modified is not None and modified > index)
+            or (modified is None and exists)
+            # An index above the prefix's own: read before the indexes went back (snapshot
+            # restore, agent restart), so newer writes would not look newer. (Or a missing
+            # key's table index: one spare read per snapshot at most.)
+            or index > group.index > 0
+        )
+        if changed and group.nudged.get(poller) != group.round:
+            group.nudged[poller] = group.round
             self.nudges += 1
             self._budget.nudge(future)
 
@@ -226,7 +235,15 @@ class PrefixCover:
                     self._fail(group, exc)
                     return
                 group.failures, group.disabled_until = 0, None
+                if index == 0:
+                    # The index went back (snapshot restore, agent restart): every index the
+                    # waiting polls hold may now be above their key's, so a new write would
+                    # not look newer. Let each re-read its key (and reset its index).
+                    for future, _poller in group.live():
+                        self.nudges += 1
+                        self._budget.nudge(future)
                 group.snapshot, group.index = snapshot, index
+                group.round += 1
                 for future, poller in group.live():
                     self._check(group, future, poller)
         finally:
