@@ -13,9 +13,10 @@ watches share one long-poll. Measured:
   a written key, against one subscriber on one query (its own key, same client) measured in
   alternation in the same run: median ratio, target <= 2 (#13), p99 ratio, target <= 3. The
   rate limiter is off on both sides so that the ratio isolates the cost of fan-out;
-* the floor of one task per subscriber: ``per_key`` bare tasks, each awaiting its own future,
-  woken in one loop pass (no client, no network): the median wake delay, and the fan-out ratio
-  it alone implies next to the measured single-subscriber delay;
+* the floor of one task per subscriber: as many resident bare tasks as subscribers, each
+  awaiting its own future; ``per_key`` of them woken in one loop pass (no client, no network):
+  the median wake delay, and the fan-out ratio it alone implies next to the measured
+  single-subscriber delay;
 * memory per unshared watch (``share=False``, each with its own poll parked at the agent):
   ``--unshared`` of them on a second client, traced growth / count (target <= 10 KB, #13).
 
@@ -108,26 +109,43 @@ async def _unshared(agent: AgentProcess, keys: list[str], count: int) -> float:
     return grown / count
 
 
-async def _woken(future: asyncio.Future[None], woken: list[float]) -> None:
-    await future
-    woken.append(time.perf_counter())
+class _Residents:
+    """Bare tasks, each waiting on its own future, re-armed after every wake-up."""
+
+    def __init__(self, count: int) -> None:
+        self.futures: list[asyncio.Future[None]] = []
+        self.woken: list[float] = []
+        loop = asyncio.get_running_loop()
+        self.futures = [loop.create_future() for _ in range(count)]
+        self.tasks = [asyncio.create_task(self._wait(i)) for i in range(count)]
+
+    async def _wait(self, i: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.futures[i]
+            self.futures[i] = loop.create_future()
+            self.woken.append(time.perf_counter())
 
 
-async def _wake_floor(count: int, rounds: int) -> list[float]:
-    """Delays from waking ``count`` waiting tasks (one future each) to each one running."""
-    loop = asyncio.get_running_loop()
+async def _wake_floor(count: int, groups: int, rounds: int) -> list[float]:
+    """Delays from waking ``count`` of ``count * groups`` resident bare tasks (one future each,
+    as many as the benchmark's subscribers) to each one running: one task wake per subscriber."""
+    residents = _Residents(count * groups)
+    await asyncio.sleep(0)  # every task is now waiting on its future
     delays: list[float] = []
-    for _ in range(rounds):
-        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in range(count)]
-        woken: list[float] = []
-
-        tasks = [asyncio.create_task(_woken(f, woken)) for f in futures]
-        await asyncio.sleep(0)  # every task is now waiting on its future
+    for round_ in range(rounds):
+        group = round_ % groups
+        residents.woken = []
         started = time.perf_counter()
-        for future in futures:
+        for future in residents.futures[group * count : (group + 1) * count]:
             future.set_result(None)
-        await asyncio.gather(*tasks)
-        delays += [t - started for t in woken]
+        await asyncio.sleep(0)  # the woken tasks were scheduled first: they all run before us
+        if len(residents.woken) != count:
+            raise RuntimeError(f"woke {len(residents.woken)} of {count} tasks in one pass")
+        delays += [t - started for t in residents.woken]
+    for task in residents.tasks:
+        task.cancel()
+    await asyncio.wait(residents.tasks)
     return delays
 
 
@@ -176,7 +194,7 @@ async def run(args: argparse.Namespace) -> None:
         # Writes are over: every key holds its last value again for the unshared watches.
         await writer.put_many([(key, b"0") for key in keys])
         unshared = await _unshared(agent, keys, args.unshared)
-    floor = await _wake_floor(per_key, args.rounds * args.writes)
+    floor = await _wake_floor(per_key, args.queries, args.rounds * args.writes)
     subscribers = per_key * args.queries
     print(f"# fan-out: {subscribers:,} subscribers over {args.queries} queries ({machine()})")
     print_table(
@@ -237,7 +255,7 @@ async def run(args: argparse.Namespace) -> None:
                 "",
             ),
             (
-                f"floor: {per_key} bare tasks woken (+ solo)",
+                f"floor: {per_key} of {subscribers:,} bare tasks woken (+ solo)",
                 len(floor),
                 f"{(median(floor) + median(pooled_solo)) * 1000:.3f}",
                 "",
