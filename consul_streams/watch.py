@@ -142,8 +142,12 @@ class _Consumer:
         seq = 0
         try:
             while True:
-                # Waiting happens here, outside any task group; the poll runs in the hub.
-                round_ = await sub.next_round(seq)
+                # Waiting happens here, outside any task group; the poll runs in the hub. The
+                # wait is inlined (no coroutine per round): fan-out wakes every subscriber.
+                round_ = sub.ready(seq)
+                if round_ is None:
+                    await sub.waiter()
+                    continue
                 seq = round_.seq
                 item = self.decide(round_, sub.baseline)
                 if item is _SKIP:
