@@ -52,6 +52,9 @@ async def main(max_conns: int) -> None:
             answer: dict[str, int] = {}
             if command == "clear":
                 agent.requests.clear()
+            elif command == "reset":
+                # The connection-reset fault: the next N soak reads are cut without an answer.
+                agent.faults.drop_connection(int(argument), path="/v1/kv/soak/", method="GET")
             elif command == "blocked":
                 try:
                     await asyncio.wait_for(agent.wait_blocked(int(argument)), 30)

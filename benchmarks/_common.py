@@ -89,6 +89,10 @@ class AgentProcess:
     async def clear_requests(self) -> None:
         await self._ask("clear")
 
+    async def reset_connections(self, count: int) -> None:
+        """Cut the next ``count`` soak reads without an answer (a connection-reset fault)."""
+        await self._ask(f"reset {count}")
+
     async def __aexit__(
         self,
         typ: type[BaseException] | None,

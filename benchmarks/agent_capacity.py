@@ -10,7 +10,9 @@ Run: ``python -m benchmarks.agent_capacity`` (or ``python benchmarks/agent_capac
 (d) KV PUTs/s over 8 concurrent connections, against the same minimal handler.
 (e) A one-operation ``/v1/txn`` on a store of 20,000 keys against the same on an empty store
     (a transaction journals what it writes; it must not copy the store).
-Prints a table; nothing here asserts on timing.
+Every agent here runs with ``commit_delay=0`` (capacity, not the pretend Raft latency); one
+extra row shows sequential PUTs at the default commit delay. Prints a table; nothing here
+asserts on timing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from consul_streams.testing import DevAgent
 
 async def main():
     loop = asyncio.get_running_loop()
-    async with DevAgent(jitter=False, http_max_conns_per_client=0) as agent:
+    async with DevAgent(jitter=False, http_max_conns_per_client=0, commit_delay=0) as agent:
         print(agent.url, flush=True)
         # Each stdin line asks how many blocking queries are parked; EOF stops the agent.
         while await loop.run_in_executor(None, sys.stdin.readline):
@@ -119,9 +121,9 @@ async def _txn_seconds(url: str, count: int) -> float:
 
 async def _txn_cost(keys: int, count: int) -> tuple[float, float]:
     """(median one-op txn seconds on an empty store, the same on a ``keys``-key store)."""
-    async with DevAgent(jitter=False) as agent:
+    async with DevAgent(jitter=False, commit_delay=0) as agent:
         empty = await _txn_seconds(agent.url, count)
-    async with DevAgent(jitter=False) as agent, aiohttp.ClientSession() as session:
+    async with DevAgent(jitter=False, commit_delay=0) as agent, aiohttp.ClientSession() as session:
         for start in range(0, keys, 128):
             batch = [
                 {"KV": {"Verb": "set", "Key": f"fill/{i:06d}", "Value": "eA=="}}
@@ -179,7 +181,7 @@ async def _fan_out(url: str, watchers: int, held: Callable[[], Awaitable[None]])
 
 
 async def _in_process(watchers: int) -> float:
-    async with DevAgent(jitter=False, http_max_conns_per_client=0) as agent:
+    async with DevAgent(jitter=False, http_max_conns_per_client=0, commit_delay=0) as agent:
 
         async def held() -> None:
             await asyncio.wait_for(agent.wait_blocked(watchers), 120)
@@ -233,9 +235,13 @@ async def main(argv: list[str] | None = None) -> None:
     for _ in range(2):  # best of two rounds, alternating, so warm-up favours neither side
         baseline = max(baseline, await _baseline_rate(args.writes))
         baseline8 = max(baseline8, await _baseline_rate(args.writes, 8))
-        async with DevAgent(jitter=False) as agent:
+        async with DevAgent(jitter=False, commit_delay=0) as agent:
             agent_rate = max(agent_rate, await _sequential_puts(agent.url, args.writes))
             agent_rate8 = max(agent_rate8, await _sequential_puts(agent.url, args.writes, 8))
+    # The rows above measure capacity, so the agents run with commit_delay=0; this one shows
+    # what the default commit delay (a dev agent's Raft commit, issue 9) costs one writer.
+    async with DevAgent(jitter=False) as agent:
+        delayed_rate = await _sequential_puts(agent.url, max(1, args.writes // 10))
     txn_empty, txn_full = await _txn_cost(args.store, 200)
     wake = await _in_process(args.watchers)
     wake_many, held_for = await _child_process(args.held)
@@ -245,6 +251,7 @@ async def main(argv: list[str] | None = None) -> None:
         ("aiohttp minimal PUT handler", f"{baseline:,.0f} req/s"),
         ("dev agent KV PUT", f"{agent_rate:,.0f} req/s"),
         ("ratio (target >= 0.5)", f"{agent_rate / baseline:.2f}"),
+        ("dev agent KV PUT, default 10 ms commit delay", f"{delayed_rate:,.0f} req/s"),
         ("aiohttp minimal PUT handler, 8 connections", f"{baseline8:,.0f} req/s"),
         ("dev agent KV PUT, 8 connections", f"{agent_rate8:,.0f} req/s"),
         ("ratio, 8 connections (target >= 0.8)", f"{agent_rate8 / baseline8:.2f}"),

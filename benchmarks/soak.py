@@ -9,6 +9,9 @@ rate limiter); a raw writer updates random keys at ``--rate`` writes/s; every in
 hand-written aiohttp loops instead of ``watch()``, a control). Every ``--interval`` it runs a
 full ``gc.collect()`` (``--no-collect`` to skip) and prints RSS, live Python blocks, open
 descriptors, event-loop lag (p99 and max of a 50 ms ticker) and progress.
+``--fault-every 60`` cuts the next soak reads of every watch without an answer (the agent's
+connection-reset fault) every 60 s; with ``--tracemalloc`` the run then also prints the
+allocations that grew from just before the first fault to the end.
 Before measuring, ``--warmup`` reopened watches bring the allocator to its plateau (see
 ``_warm_up``). At the end every watch must converge on its key's last write, and a
 least-squares slope is fitted to RSS and descriptors over the second half of the run: the exit
@@ -23,8 +26,11 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
+import logging
 import random
 import statistics
 import sys
@@ -228,9 +234,27 @@ def _verdict(samples: list[Sample], args: argparse.Namespace) -> tuple[bool, lis
     return rss_grows or fd_grows, lines
 
 
+class _CountWarnings(logging.Handler):
+    """Counts the watches' WARNING lines (one per watch per fault) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 async def run(args: argparse.Namespace) -> int:
+    warnings = _CountWarnings()
+    watch_log = logging.getLogger("consul_streams.watch")
+    watch_log.addHandler(warnings)
+    watch_log.propagate = False
     lags: list[float] = []
     mid_snapshot: tracemalloc.Snapshot | None = None
+    fault_snapshot: tracemalloc.Snapshot | None = None
+    next_fault = args.fault_every if args.fault_every > 0 else float("inf")
+    faults = 0
     if args.tracemalloc:
         tracemalloc.start(8)
     last: dict[str, bytes] = {}
@@ -272,6 +296,8 @@ async def run(args: argparse.Namespace) -> int:
                         # Count live memory: closing a watch leaves reference cycles that only
                         # a full collection frees, and 10 minutes may hold none.
                         gc.collect()
+                    if args.trim:
+                        _malloc_trim()
                         paused_until[0] = asyncio.get_running_loop().time()
                     window, lags[:] = lags[:], []
                     await agent.clear_requests()
@@ -290,12 +316,25 @@ async def run(args: argparse.Namespace) -> int:
                     _print_sample(sample)
                     if args.tracemalloc and mid_snapshot is None and sample.at >= args.duration / 2:
                         mid_snapshot = tracemalloc.take_snapshot()
+                    if sample.at >= next_fault:
+                        if args.tracemalloc and fault_snapshot is None:
+                            fault_snapshot = tracemalloc.take_snapshot()
+                        # Each watch's next read (two, for aiohttp's silent retry) is cut.
+                        await agent.reset_connections(2 * args.watches)
+                        faults += 1
+                        print(f"# fault {faults}: connection reset of every watch's next read")
+                        next_fault += args.fault_every
                     await watches.restart(rng.sample(watches.keys, args.churn))
                 stop.set()
                 await writing
                 converged = await _converge(watches, last, args.settle)
-                if mid_snapshot is not None:
-                    _print_growth(mid_snapshot, tracemalloc.take_snapshot())
+                if mid_snapshot is not None or fault_snapshot is not None:
+                    gc.collect()
+                    end = tracemalloc.take_snapshot()
+                    if mid_snapshot is not None:
+                        _print_growth(mid_snapshot, end, "over the second half")
+                    if fault_snapshot is not None:
+                        _print_growth(fault_snapshot, end, "from before the first fault")
             finally:
                 stop.set()
                 monitor.cancel()
@@ -306,6 +345,7 @@ async def run(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     print(f"convergence after the last write: {'all watches' if converged else 'FAILED'}")
+    print(f"watch warnings logged: {warnings.count} ({faults} faults)")
     if args.quick:
         print("verdict: informational only (--quick is too short to judge a trend)")
         return 0 if converged else 1
@@ -314,10 +354,20 @@ async def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
-    """The allocation sites that grew most between the two snapshots (second half)."""
+def _malloc_trim() -> None:
+    """Give glibc's free heap pages back to the OS (RSS then counts live memory only)."""
+    name = ctypes.util.find_library("c")
+    if name is not None:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+
+
+def _print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, when: str) -> None:
+    """The allocation sites that grew most between the two snapshots."""
     stats = after.compare_to(before, "traceback")
-    print("\n# tracemalloc: largest growth over the second half")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"\n# tracemalloc: largest growth {when} (all sites: {total / 1024:+.1f} KiB)")
     for stat in stats[:8]:
         print(f"{stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks")
         for line in stat.traceback.format()[-6:]:
@@ -392,6 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=("consul_streams", "raw"),
         default="consul_streams",
         help="raw: hand-written aiohttp long-poll loops instead of watch() (a control run)",
+    )
+    parser.add_argument(
+        "--fault-every",
+        type=_duration,
+        default=0.0,
+        help="seconds between connection-reset faults (0: none)",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="malloc_trim(0) before each sample: RSS without glibc's retained free pages",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run of a few seconds")
     parser.add_argument(

@@ -5,6 +5,7 @@ The curated public API; everything else lives in modules starting with ``_``.
 
 from consul_streams import ops as ops  # the operators, as consul_streams.ops
 from consul_streams._client import Consul
+from consul_streams._health import Health, HealthMonitor
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import (
     BadRequest,
@@ -66,7 +67,9 @@ __all__ = [
     "Event",
     "Filter",
     "HTTPError",
+    "Health",
     "HealthCheck",
+    "HealthMonitor",
     "InvalidArgument",
     "KVEntry",
     "Meta",

@@ -107,6 +107,33 @@ def _token(explicit: object, explicit_file: object, environ: Mapping[str, str]) 
     return _read_token_file(env_file, "CONSUL_HTTP_TOKEN_FILE") if env_file else None
 
 
+def _load_ca_path(context: ssl.SSLContext, ca_path: str) -> None:
+    """Load every PEM file under ``ca_path``, as Consul does (go-rootcerts ``LoadCAPath``).
+
+    OpenSSL's ``capath`` only finds certificates by subject-hash file names (``c_rehash``);
+    Consul walks the directory and reads every file, each of which must hold PEM certificates.
+    """
+    found = False
+    for root, dirs, files in os.walk(ca_path):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                with open(path, encoding="ascii", errors="replace") as handle:
+                    pem = handle.read()
+            except OSError as exc:
+                raise InvalidArgument("ca_path", f"cannot read {path!r}: {exc}") from None
+            if "-----BEGIN CERTIFICATE-----" not in pem:
+                raise InvalidArgument("ca_path", f"no PEM certificate in {path!r}")
+            try:
+                context.load_verify_locations(cadata=pem)
+            except ssl.SSLError as exc:
+                raise InvalidArgument("ca_path", f"cannot load {path!r}: {exc}") from None
+            found = True
+    if not found:
+        raise InvalidArgument("ca_path", f"no CA certificate files in {ca_path!r}")
+
+
 def make_ssl_context(
     *,
     verify: bool,
@@ -122,11 +149,13 @@ def make_ssl_context(
     if ca_file or ca_path:
         # Like Consul's Go client: a configured CA replaces the system pool.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            context.load_verify_locations(cafile=ca_file, capath=ca_path)
-        except (OSError, ssl.SSLError) as exc:
-            parameter = "ca_file" if ca_file else "ca_path"
-            raise InvalidArgument(parameter, f"cannot load CA certificates: {exc}") from None
+        if ca_file:
+            try:
+                context.load_verify_locations(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise InvalidArgument("ca_file", f"cannot load CA certificates: {exc}") from None
+        if ca_path:
+            _load_ca_path(context, ca_path)
     else:
         context = ssl.create_default_context()
     if key and not cert:

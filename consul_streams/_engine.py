@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
+from consul_streams._health import HealthMonitor
+from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index, detach
 from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
@@ -182,6 +184,9 @@ class Poller:
         self._cover = cover
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
+        #: failing, since when, the last error: published for recipes and ``stream.health``
+        self.health = HealthMonitor(config.clock)
+        self._failure_log = FailureLog(log, query, config.clock)
 
     def _should_retry(self, exc: ConsulError) -> bool:
         policy = self.config.retry
@@ -216,13 +221,31 @@ class Poller:
             return bool(self._hash)
         return self._index > 0
 
+    def _nonblocking_timeout(self) -> float:
+        """The deadline of a non-blocking read: short, a dead peer must not hold the watch."""
+        default = getattr(self.query.transport, "timeout", None)
+        if isinstance(default, (int, float)) and default > 0:
+            return min(float(default), WATCH_NONBLOCKING_TIMEOUT)
+        return WATCH_NONBLOCKING_TIMEOUT
+
     async def _fetch(self) -> tuple[Any, Meta]:
+        value, meta = await self._fetch_round()
+        if self.query.mode in (BlockingMode.INDEX, BlockingMode.EVENT):
+            check_index(meta, self.query)
+        return value, meta
+
+    async def _fetch_round(self) -> tuple[Any, Meta]:
         mode = self.query.mode
         if mode is BlockingMode.NONE:
-            return await self.query.fetch()
+            return await self.query.fetch(timeout=self._nonblocking_timeout())
         if self._budget is None or not self._blocking():
             # Non-blocking reads return at once: they take no long-poll slot.
-            return await self.query.fetch(index=self._index, hash=self._hash, wait=self.config.wait)
+            return await self.query.fetch(
+                index=self._index,
+                hash=self._hash,
+                wait=self.config.wait,
+                timeout=None if self._blocking() else self._nonblocking_timeout(),
+            )
         while True:
             cover = self._cover
             passive = cover is not None and cover.accepts(self.query)
@@ -260,6 +283,25 @@ class Poller:
         # Python >= 3.11 counts cancel requests: more than ours means a real one arrived too.
         return uncancel is None or uncancel() == 0
 
+    def _failed(self, exc: ConsulError) -> float:
+        """Count and report a failed attempt; the backoff delay, or raise ``exc`` if final."""
+        kind = type(exc).__name__
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        retrying = self._should_retry(exc)
+        # A retried error is kept (health) but never raised: drop its frames.
+        self.health.failed(detach(exc) if retrying else exc, retrying=retrying)
+        if not retrying:
+            self._failure_log.failed(exc, retrying=False)
+            raise exc
+        delay = self.config.backoff.delay(self._failures, self.config.rng)
+        self._failure_log.failed(exc, retrying=True, delay=delay)
+        self._failures += 1
+        self.stats.retries += 1
+        # After an error the agent may have restarted: the next read must not block.
+        self._index, self._hash = 0, None
+        log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+        return delay
+
     async def run(self, publish: Callable[[Round], bool]) -> None:
         """Poll until cancelled; raise the first error the retry policy does not retry.
 
@@ -270,23 +312,20 @@ class Poller:
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
+            delay: float | None = None
             try:
                 value, meta = await self._fetch()
             except ConsulError as exc:
-                kind = type(exc).__name__
-                self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
-                if not self._should_retry(exc):
-                    log.debug("%r: giving up after %s", self.query, kind)
-                    raise
-                delay = self.config.backoff.delay(self._failures, self.config.rng)
-                self._failures += 1
-                self.stats.retries += 1
-                # After an error the agent may have restarted: the next read must not block.
-                self._index, self._hash = 0, None
-                log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
+                delay = self._failed(exc)  # raises what is not retried
+            if delay is not None:
+                # Slept outside the except block: the error (its frames, the failed request's
+                # connection and buffers) is not kept alive through the backoff.
                 await clock.sleep(delay)
                 continue
+            if self._failures:
+                self._failure_log.recovered()
             self._failures = 0
+            self.health.recovered()
             self.stats.last_contact = meta.last_contact
             self._thread(meta)
             changed = self._previous is None or self._previous[0] != value

@@ -185,14 +185,23 @@ class Query(Generic[T]):
         return self.request.with_params(*extra)
 
     async def fetch(
-        self, *, index: int = 0, hash: str | None = None, wait: float | None = None
+        self,
+        *,
+        index: int = 0,
+        hash: str | None = None,
+        wait: float | None = None,
+        timeout: float | None = None,
     ) -> tuple[T, Meta]:
-        """Perform one request; blocks when ``index > 0`` (or ``hash`` is set) for ``wait``."""
+        """Perform one request; blocks when ``index > 0`` (or ``hash`` is set) for ``wait``.
+
+        ``timeout``: the request's total deadline (default: derived from ``wait`` when it
+        blocks, else the transport's default).
+        """
         request = self.build(index=index, hash=hash, wait=wait)
         blocking = request is not self.request
         response = await self.transport.send(
             request,
-            timeout=self.timeout_for(wait, blocking),
+            timeout=timeout if timeout is not None else self.timeout_for(wait, blocking),
             ok_statuses=self.ok_statuses,
         )
         return self.decode(response), response.meta

@@ -66,6 +66,8 @@ _STATUS_ERRORS: dict[int, type[HTTPError]] = {
 _CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
     getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
 )
+#: go-bexpr's CreateFilter error, which Consul sends back as a 500.
+_BAD_FILTER = "Failed to create boolean expression evaluator"
 # A request carrying one of these already chose its consistency; the default is not added.
 _CONSISTENCY_FLAGS = frozenset({"stale", "consistent", "leader"})
 #: Parameters whose presence changes the defaults the transport adds.
@@ -98,6 +100,10 @@ def map_status(status: int, body: bytes, *, method: str, url: str, secret: str |
     if len(text) > BODY_LIMIT:
         text = text[:BODY_LIMIT] + "...(truncated)"
     cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else HTTPError)
+    if status >= 500 and text.startswith(_BAD_FILTER):
+        # Consul answers a filter it cannot parse with the RPC error as a 500; retrying
+        # cannot heal it, so it is the bad parameter it is (the error policy, #11).
+        cls = BadRequest
     if cls is Conflict:
         return Conflict(status, text, method=method, url=url, errors=_txn_errors(body))
     return cls(status, text, method=method, url=url)
@@ -144,11 +150,11 @@ class AiohttpTransport:
     ``max_connections`` caps concurrent requests with a semaphore (and, for an owned session,
     the connector's pool), so a caller's session is capped too.
 
-    Timeouts: ``aiohttp.ClientTimeout(total=None, sock_read=t, sock_connect=...)``. Consul
-    sends nothing while it holds a blocking read, so the time between reads is exactly what
-    must outlast ``wait * 17/16``; a ``total`` would also cut a large answer that is still
-    streaming steadily. ``t`` is the request's ``timeout`` or the transport default (30 s),
-    never aiohttp's 300 s, which equals Consul's default wait.
+    Timeouts: ``aiohttp.ClientTimeout(total=t, sock_read=t, sock_connect=...)``: ``t`` is the
+    request's whole deadline, so a peer that trickles bytes cannot hold a request past it
+    (a read timeout alone restarts with every byte). ``t`` is the request's ``timeout`` (a
+    blocking read's is ``wait * 17/16`` plus a connect allowance, see ``Query.timeout_for``) or
+    the transport default (30 s), never aiohttp's 300 s, which equals Consul's default wait.
 
     Note: cancelling :meth:`send` at any point closes the half-read connection (it is not
     returned to the pool) and releases the concurrency slot.
@@ -203,6 +209,11 @@ class AiohttpTransport:
         return self._max_connections
 
     @property
+    def timeout(self) -> float:
+        """The default deadline of a request that sets none (seconds)."""
+        return self._timeout
+
+    @property
     def has_token(self) -> bool:
         return self._token is not None
 
@@ -242,15 +253,19 @@ class AiohttpTransport:
         return self._session
 
     def _client_timeout(self, timeout: float | None) -> aiohttp.ClientTimeout:
-        read = self._timeout if timeout is None else timeout
-        cached = self._timeouts.get(read)
+        deadline = self._timeout if timeout is None else timeout
+        cached = self._timeouts.get(deadline)
         if cached is None:
+            # ``total``: the request's whole deadline (#11), so a trickling peer cannot hold it.
             cached = aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=min(read, self._timeout), sock_read=read
+                total=deadline,
+                connect=None,
+                sock_connect=min(deadline, self._timeout),
+                sock_read=deadline,
             )
             if len(self._timeouts) >= _ENCODED_CACHE_SIZE:
                 self._timeouts.clear()
-            self._timeouts[read] = cached
+            self._timeouts[deadline] = cached
         return cached
 
     def build_url(self, request: Request) -> URL:
@@ -377,7 +392,9 @@ class AiohttpTransport:
         except _CONNECT_TIMEOUT as exc:
             raise ConnectError("timed out connecting to the agent", **where) from exc
         except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct classes before 3.11
-            raise ReadTimeout("no answer within the read timeout", **where) from exc
+            raise ReadTimeout(
+                f"no complete answer within the deadline ({timeout.total:g}s)", **where
+            ) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise ConnectError(
                 f"connection failed: {_describe(exc, self._token)}", **where

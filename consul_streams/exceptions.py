@@ -8,7 +8,7 @@
     ├── TransportError                        the request did not get an HTTP answer
     │   ├── ConnectError                      could not connect / connection reset
     │   └── ReadTimeout (also TimeoutError)   no answer within the read timeout
-    ├── DecodeError                           an answer we could not decode
+    ├── DecodeError                           an answer we could not decode (retried)
     └── HTTPError                             an HTTP answer with an error status
         ├── BadRequest            400
         ├── PermissionDenied      403
@@ -97,7 +97,13 @@ class ReadTimeout(TransportError, TimeoutError):
 
 
 class DecodeError(ConsulError):
-    """An answer arrived but its body could not be decoded."""
+    """An answer arrived but could not be decoded (its body, or a blocking read's index).
+
+    Retriable: a 2xx that is not Consul's JSON is almost always a proxy's error page or a cut
+    answer, and the next attempt usually gets the real one.
+    """
+
+    retriable = True
 
     def __init__(self, message: str, *, method: str = "", url: str = "", body: bytes = b"") -> None:
         self.method = method

@@ -116,7 +116,7 @@ class Meta(_Mapping[str, object]):
     (``Meta(index=7)``). Metas are equal when their items are, and hashable.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_index_present")
 
     def __init__(
         self,
@@ -155,6 +155,7 @@ class Meta(_Mapping[str, object]):
         if age is not None:
             data["Age"] = _as_timedelta(age, "age")
         self._data = data
+        self._index_present = True
 
     @classmethod
     def from_headers(cls, headers: _Mapping[str, str]) -> Meta:
@@ -177,6 +178,7 @@ class Meta(_Mapping[str, object]):
             if not raw_index.isdigit() or not raw_index.isascii() or int(raw_index) > _UINT64_MAX:
                 raise DecodeError(f"invalid X-Consul-Index header {raw_index[:40]!r}")
             data["Index"] = int(raw_index)
+        meta._index_present = raw_index is not None
         data["KnownLeader"] = h.get("x-consul-knownleader") == "true"
         contact = h.get("x-consul-lastcontact", "")
         if contact.isascii() and contact.isdigit():
@@ -192,6 +194,11 @@ class Meta(_Mapping[str, object]):
         if age.isascii() and age.isdigit():
             data["Age"] = timedelta(seconds=int(age))
         return meta
+
+    @property
+    def index_present(self) -> bool:
+        """Whether the answer carried ``X-Consul-Index`` (``Index`` reads 0 when it did not)."""
+        return self._index_present
 
     def __getitem__(self, key: str) -> object:
         return self._data[key]

@@ -22,6 +22,7 @@ from aiostream.core import Stream, Streamer
 
 from consul_streams._clock import Clock, MonotonicClock
 from consul_streams._engine import Backoff, PollConfig, RateLimit, Round, WatchStats
+from consul_streams._health import Health, HealthMonitor
 from consul_streams._query import BlockingMode, Query
 from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT, parse_go_duration
 from consul_streams._share import Subscription
@@ -140,6 +141,12 @@ class _Consumer:
                 await own.aclose()
             raise
         seq = 0
+        unlisten = None
+        sink = stream.health_sink
+        if sink is not None:
+            # The poll's health, forwarded as it changes (a shared poll's is everyone's).
+            sink.set(sub.hub.poller.health.health)
+            unlisten = sub.hub.poller.health.add_listener(sink.set)
         try:
             while True:
                 # Waiting happens here, outside any task group; the poll runs in the hub. The
@@ -155,6 +162,8 @@ class _Consumer:
                 self.emits += 1
                 yield item, round_.meta
         finally:
+            if unlisten is not None:
+                unlisten()
             try:
                 await sub.aclose()
             finally:
@@ -166,6 +175,10 @@ class _Consumer:
         stats = sub.hub.stats.copy() if sub is not None else WatchStats()
         stats.emits = self.emits
         return stats
+
+    def health(self) -> Health:
+        sub = self.subscription
+        return sub.hub.poller.health.health if sub is not None else Health()
 
 
 class _WatchStreamer(Streamer[T]):
@@ -192,6 +205,11 @@ class _WatchStreamer(Streamer[T]):
         """Counters of this iteration (see :class:`WatchStats`)."""
         return self._consumer.stats()
 
+    @property
+    def health(self) -> Health:
+        """The poll's health: failing since when, the last error (see :class:`Health`)."""
+        return self._consumer.health()
+
 
 class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
     """A stream of ``(value, meta)`` for one watched Query (an aiostream ``Stream``).
@@ -215,8 +233,11 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         heartbeat: bool,
         share: bool,
         events: Literal["new", "all"],
+        health: HealthMonitor | None = None,
     ) -> None:
         self.query = query
+        #: where each iteration publishes its poll's health (``watch(health=...)``)
+        self.health_sink = health
         self.config = config
         self.initial = initial
         self.heartbeat = heartbeat
@@ -263,6 +284,11 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         """Counters of the most recent iteration: requests, emits, resets, retries, errors..."""
         return self._consumer.stats() if self._consumer is not None else WatchStats()
 
+    @property
+    def health(self) -> Health:
+        """The health of the most recent iteration's poll (healthy before the first)."""
+        return self._consumer.health() if self._consumer is not None else Health()
+
     def __repr__(self) -> str:
         return f"<WatchStream {self.query!r} wait={self.config.wait:g}s>"
 
@@ -280,6 +306,7 @@ def watch(
     rng: random.Random | None = None,
     share: bool = True,
     events: Literal["new", "all"] = "new",
+    health: HealthMonitor | None = None,
 ) -> WatchStream[T]:
     """Watch ``query``: emit its value first, then every time it changes.
 
@@ -288,8 +315,12 @@ def watch(
     ``initial=False`` skips the first value; ``heartbeat=True`` also emits when a blocking
     request returns unchanged. ``rate_limit``: token bucket on successful rounds (``None``
     disables). ``backoff``: exponential backoff with full jitter for retried errors.
-    ``retry``: ``exc -> bool`` deciding which errors are retried (default: ``exc.retriable``);
-    errors not retried end the stream by raising. ``clock``/``rng``: injectable time and
+    ``retry``: ``exc -> bool`` deciding which errors are retried (default: ``exc.retriable``,
+    the error policy of docs/contracts.md); errors not retried end the stream by raising.
+    ``health``: a :class:`~consul_streams._health.HealthMonitor` that each iteration keeps
+    up to date with the poll's :class:`Health` (``stream.health`` reads it too). Each failed
+    attempt is logged at WARNING on ``consul_streams.watch`` (rate-limited), a recovery at
+    INFO. ``clock``/``rng``: injectable time and
     randomness. ``share``: identical watches on one client share one long-poll.
     ``events`` (event lists only): ``"new"`` (default) emits only events fired after the watch
     started (its first emission, with ``initial=True``, is ``[]``: "subscribed, nothing new");
@@ -326,6 +357,8 @@ def watch(
         )
     if events not in ("new", "all"):
         raise InvalidArgument("events", f'expected "new" or "all", got {events!r}')
+    if health is not None and not isinstance(health, HealthMonitor):
+        raise InvalidArgument("health", f"expected a HealthMonitor or None, got {health!r}")
     config = PollConfig(
         wait=wait_s,
         rate_limit=rate_limit,
@@ -336,7 +369,13 @@ def watch(
     )
     log.debug("watch %r wait=%gs share=%s", query, wait_s, share)
     return WatchStream(
-        query, config, initial=initial, heartbeat=heartbeat, share=share, events=events
+        query,
+        config,
+        initial=initial,
+        heartbeat=heartbeat,
+        share=share,
+        events=events,
+        health=health,
     )
 
 

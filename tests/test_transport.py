@@ -156,7 +156,8 @@ async def test_timeout_none_uses_the_client_default_not_aiohttps(
     await transport.aclose()
     timeout = sent[0]["timeout"]
     assert isinstance(timeout, aiohttp.ClientTimeout)
-    assert timeout.total is None
+    # The whole request's deadline (#11): a trickling peer cannot hold it longer.
+    assert timeout.total == 12.0
     assert timeout.sock_read == 12.0
     assert timeout.sock_connect == 12.0
 
@@ -170,7 +171,7 @@ async def test_blocking_fetch_derives_its_read_timeout_from_wait(
     assert agent.seen[0].path_qs == "/v1/kv/a?index=7&wait=160000ms"
     timeout = sent[0]["timeout"]
     assert timeout.sock_read == pytest.approx(160.0 * 17 / 16 + 5.0)
-    assert timeout.total is None
+    assert timeout.total == pytest.approx(160.0 * 17 / 16 + 5.0)
     # Connecting is still bounded by the (short) client default.
     assert timeout.sock_connect == 30.0
     assert value == b"[]"

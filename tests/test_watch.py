@@ -10,11 +10,12 @@ import pytest
 from test_watch_helpers import FakeTransport, Reply, fast, json_query, kv_query, nxt, within
 
 from consul_streams._clock import VirtualClock
+from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT
 from consul_streams._query import BlockingMode
 from consul_streams.exceptions import (
+    BadRequest,
     ConnectError,
     ConsulError,
-    DecodeError,
     InvalidArgument,
     PermissionDenied,
     RateLimited,
@@ -32,7 +33,8 @@ async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wa
         assert meta.index == 5
         await within(t.wait_requests(2))
     assert "index" not in t.params(0)
-    assert t.requests[0][1] is None  # non-blocking: the transport's default timeout
+    # Non-blocking inside a watch: a short deadline (#11), not the client's 30 s default.
+    assert t.requests[0][1] == WATCH_NONBLOCKING_TIMEOUT
     assert t.params(1) == {"index": "5", "wait": "30000ms"}
     assert t.requests[1][1] is not None
     assert t.requests[1][1] > 30 * 17 / 16
@@ -173,8 +175,8 @@ async def test_unchanged_value_after_an_error_is_not_emitted_again() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [PermissionDenied(403, "ACL not found"), DecodeError("bad json")],
-    ids=["403", "decode"],
+    [PermissionDenied(403, "ACL not found"), BadRequest(400, "bad filter")],
+    ids=["403", "400"],
 )
 async def test_non_retriable_error_raises_out_of_the_iterator(error: ConsulError) -> None:
     t = FakeTransport()

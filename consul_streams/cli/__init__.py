@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "dev":
-            from consul_streams.cli._commands import run_dev_command
+            from consul_streams.cli._dev import run_dev_command
 
             return run_dev_command(args)
         return asyncio.run(_dispatch(args))

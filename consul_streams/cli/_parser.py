@@ -155,13 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    dev = sub.add_parser("dev", help="run the embedded Consul-compatible dev agent")
-    dev.add_argument("--port", type=int, default=8500, help="port (default 8500)")
-    dev.add_argument(
-        "--bind",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1; 0.0.0.0 also listens beyond this machine)",
-    )
+    from consul_streams.cli._dev import add_dev_parser
+
+    add_dev_parser(sub)
 
     demo = sub.add_parser("demo", help="a live watch against the embedded dev agent")
     demo.add_argument(

@@ -15,6 +15,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from consul_streams._health import Health, HealthMonitor
+from consul_streams._policy import widen
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._document import (
     ConfigError,
@@ -116,6 +118,7 @@ def config_events(
     retry: Callable[[ConsulError], bool] | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,
     rng: random.Random | None = None,
+    health: HealthMonitor | None = None,
 ) -> AsyncGenerator[ConfigEvent[Any], None]:
     """Yield a :class:`ConfigSnapshot` for each new good configuration and a
     :class:`ConfigRejected` for each change that failed to decode or validate.
@@ -150,9 +153,10 @@ def config_events(
         wait=wait,
         clock=clock,
         rate_limit=rate_limit,
-        retry=retry,
+        retry=widen(retry),
         backoff=backoff,
         rng=rng,
+        health=health,
     )
     if debounce:
         from consul_streams import ops
@@ -208,6 +212,11 @@ class LiveConfig(Generic[T]):
     ``async for snapshot in config`` follows them; ``on_change``/``on_error`` register
     callbacks (plain functions or coroutine functions). Arguments as :func:`config_events`.
 
+    Health: while the watch fails (agent down, a bad answer) ``current`` stays the last good
+    configuration and :attr:`health` says it is stale, since when, and the last error;
+    ``await config.wait_healthy(timeout)`` waits for it to be current again and
+    ``async for h in config.health_changes()`` follows it.
+
     Note: callbacks run in the background task in order; an exception in one is logged and
     does not stop reloading. Iterators see every snapshot published after they start.
     """
@@ -222,7 +231,9 @@ class LiveConfig(Generic[T]):
     ) -> None:
         _check_source(prefix, options.get("key"))
         self._ready_timeout = _check_seconds(ready_timeout, "ready_timeout")
-        self._events = config_events(client, prefix, **options)
+        given = options.pop("health", None)
+        self._health = given if given is not None else HealthMonitor(options.get("clock"))
+        self._events = config_events(client, prefix, health=self._health, **options)
         self._current: ConfigSnapshot[T] | None = None
         self._last_error: ConfigRejected | None = None
         self._change = asyncio.Condition()
@@ -245,8 +256,21 @@ class LiveConfig(Generic[T]):
 
     @property
     def last_error(self) -> ConfigRejected | None:
-        """The most recent rejected change, if any."""
+        """The most recent rejected change, if any (watch failures: :attr:`health`)."""
         return self._last_error
+
+    @property
+    def health(self) -> Health:
+        """Whether ``current`` is up to date: the watch's failures, since when, stale or not."""
+        return self._health.health
+
+    async def wait_healthy(self, timeout: float | None = None) -> Health:
+        """Wait until the configuration is followed again; raises the error that stopped it."""
+        return await self._health.wait_healthy(timeout)
+
+    def health_changes(self) -> AsyncGenerator[Health, None]:
+        """The current :class:`Health`, then each change (latest-wins)."""
+        return self._health.changes()
 
     def on_change(self, callback: Callable[[ConfigSnapshot[T]], Any]) -> Callable[[], None]:
         """Call ``callback(snapshot)`` on each new good configuration; returns an unsubscriber."""
@@ -284,6 +308,10 @@ class LiveConfig(Generic[T]):
                 self._change.notify_all()
             if not isinstance(exc, asyncio.CancelledError):
                 log.error("config watch stopped: %s", exc)
+            if isinstance(exc, Exception):
+                # Kept for changed()/wait_healthy() to raise; never "Task exception was never
+                # retrieved" in the user's loop.
+                return
             raise
 
     async def changed(self, *, after: int | None = None) -> ConfigSnapshot[T]:
@@ -292,8 +320,12 @@ class LiveConfig(Generic[T]):
             after = self._current.version if self._current is not None else 0
         async with self._change:
             while self._current is None or self._current.version <= after:
-                if self._failure is not None:
-                    raise ConfigError(f"config watch stopped: {self._failure!r}")
+                failure = self._failure
+                if isinstance(failure, ConsulError):
+                    # The typed error that stopped the watch (it says what to fix).
+                    raise failure
+                if failure is not None:
+                    raise ConfigError(f"config watch stopped: {failure!r}")
                 await self._change.wait()
             return self._current
 

@@ -4,13 +4,16 @@ catalog-wide subscription to the list of services."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+import random
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from consul_streams.exceptions import InvalidArgument
+from consul_streams._health import Health, HealthMonitor
+from consul_streams._policy import widen
+from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._instances import (
     Instance,
     InstanceDiff,
@@ -20,10 +23,9 @@ from consul_streams.recipes._instances import (
     diff_instances,
     instance_from_entry,
 )
+from consul_streams.watch import DEFAULT_BACKOFF, DEFAULT_RATE_LIMIT, Backoff, RateLimit
 
 if TYPE_CHECKING:
-    import random
-
     from consul_streams._client import Consul
     from consul_streams._clock import Clock
     from consul_streams._shapes import ServiceEntry
@@ -75,15 +77,24 @@ def watch_instances(
     filter: str | None = None,
     wait: str | float | timedelta = "5m",
     clock: Clock | None = None,
+    health: HealthMonitor | None = None,
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    retry: Callable[[ConsulError], bool] | None = None,
+    rng: random.Random | None = None,
 ) -> AsyncGenerator[ServiceUpdate, None]:
     """Yield the instances of ``service`` first, then after every change of the list.
 
     ``passing=True`` (default) keeps only instances whose checks all pass; with
     ``passing=False`` warning and critical instances are listed with their ``status`` (a
     picker gives them ``Weights.Warning`` and 0). ``tag``, ``node_meta``, ``near`` and
-    ``filter`` go to ``/v1/health/service`` as is.
+    ``filter`` go to ``/v1/health/service`` as is. ``health``: a :class:`HealthMonitor`
+    kept up to date with the watch's health. ``rate_limit``, ``backoff`` and ``rng`` go to
+    ``watch()``; ``retry`` can only add errors to those the policy retries.
 
     Note: updates where nothing about the instances changed (an index bump) are skipped.
+    Failures follow the error policy (docs/contracts.md): retriable ones are retried forever
+    (the stream goes quiet, ``health`` says why); the others end the stream with their error.
     """
     if not isinstance(service, str) or not service:
         raise InvalidArgument("service", f"expected a non-empty service name, got {service!r}")
@@ -93,7 +104,17 @@ def watch_instances(
         service, passing=passing, tag=tag, near=near, node_meta=node_meta, filter=filter
     )
     # Built here, not in the generator, so that bad arguments fail at call time.
-    return _instance_updates(service, watch(query, wait=wait, clock=clock), sort=near is None)
+    stream = watch(
+        query,
+        wait=wait,
+        clock=clock,
+        health=health,
+        rate_limit=rate_limit,
+        backoff=backoff,
+        retry=widen(retry),
+        rng=rng,
+    )
+    return _instance_updates(service, stream, sort=near is None)
 
 
 async def _instance_updates(
@@ -119,6 +140,7 @@ def watch_services(
     filter: str | None = None,
     wait: str | float | timedelta = "5m",
     clock: Clock | None = None,
+    health: HealthMonitor | None = None,
 ) -> AsyncGenerator[ServicesUpdate, None]:
     """Yield the catalog's service names and tags, then every change: one long-poll for the
     whole catalog, however many services there are.
@@ -129,7 +151,8 @@ def watch_services(
     from consul_streams.watch import watch
 
     kwargs: dict[str, Any] = {"filter": filter} if filter is not None else {}
-    return _services_updates(watch(client.catalog.services(**kwargs), wait=wait, clock=clock))
+    query = client.catalog.services(**kwargs)
+    return _services_updates(watch(query, wait=wait, clock=clock, health=health))
 
 
 async def _services_updates(
@@ -161,8 +184,14 @@ class ServiceInstances:
     instance or raises :class:`NoHealthyInstances`; ``await web.wait_for_instance(timeout)``
     waits for the first healthy one. Filtering arguments as :func:`watch_instances`.
 
+    Health: after a failed read (agent down, a bad answer) ``pick()`` keeps choosing from
+    the last good list; :attr:`health` says it is stale, since when and why,
+    ``await web.wait_healthy(timeout)`` waits for the list to be followed again and
+    ``async for h in web.health_changes()`` follows it.
+
     Note: an instance that turns critical leaves the picker as soon as the update arrives;
-    errors the watch cannot retry end it and are raised by the next ``pick``/wait.
+    errors the watch cannot retry (400, 403, 404) end it and are raised by the next
+    ``pick``/wait.
     """
 
     def __init__(
@@ -176,7 +205,9 @@ class ServiceInstances:
     ) -> None:
         self.service = service
         self._picker = Picker(service, strategy, rng=rng)
-        self._updates = watch_instances(client, service, **options)
+        given = options.pop("health", None)
+        self._health = given if given is not None else HealthMonitor(options.get("clock"))
+        self._updates = watch_instances(client, service, health=self._health, **options)
         self._latest: ServiceUpdate | None = None
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -191,6 +222,19 @@ class ServiceInstances:
     def healthy(self) -> tuple[Instance, ...]:
         """The instances the picker chooses from."""
         return self._picker.instances
+
+    @property
+    def health(self) -> Health:
+        """Whether the list is followed: failing since when, the last error, stale or not."""
+        return self._health.health
+
+    async def wait_healthy(self, timeout: float | None = None) -> Health:
+        """Wait until the list is followed again; raises the error that stopped it."""
+        return await self._health.wait_healthy(timeout)
+
+    def health_changes(self) -> AsyncGenerator[Health, None]:
+        """The current :class:`Health`, then each change (latest-wins)."""
+        return self._health.changes()
 
     def _check_failed(self) -> None:
         if self._failure is not None:

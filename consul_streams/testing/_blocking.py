@@ -84,6 +84,7 @@ class QueryOptions:
     max_stale: float = 0.0
     use_cache: bool = False
     max_age: int | None = None
+    must_revalidate: bool = False
     stale_if_error: int | None = None
     wait: float | None = None
     index: int = 0
@@ -130,6 +131,8 @@ def _parse_cache_control(call: Call, opts: QueryOptions) -> None:
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         name = name.strip().lower()
+        if name == "must-revalidate":
+            opts.must_revalidate = True
         if name not in ("max-age", "stale-if-error"):
             continue
         number = parse_uint(value.strip())

@@ -65,7 +65,8 @@ async def test_bad_json_raises_decode_error(consul: Endpoints, wire: Wire) -> No
     wire.reply("GET", "/v1/kv/a", body=b"[{not json")
     with pytest.raises(DecodeError) as info:
         await consul.kv.get("a")
-    assert not info.value.retriable
+    # The error policy (#11): a 2xx that does not decode (a proxy's page) is retried.
+    assert info.value.retriable
 
 
 async def test_bad_base64_raises_decode_error(consul: Endpoints, wire: Wire) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from types import AsyncGeneratorType
 from typing import Any, cast
 
-from consul_streams import Consul, ConsulError, Query
-from consul_streams.recipes import ConfigSnapshot, build_document, config_events, freeze
+from consul_streams import Consul, ConsulError, Health, HealthMonitor, Query
+from consul_streams.recipes import (
+    ConfigSnapshot,
+    LiveConfig,
+    ServiceInstances,
+    build_document,
+    config_events,
+    freeze,
+)
 from consul_streams.watch import Backoff, WatchStats, watch
 
 from ._harness import BACKOFF, RATE, MaxJitter
@@ -41,6 +50,42 @@ class Kind:
 
     def __init__(self) -> None:
         self.stats: Callable[[], WatchStats] = WatchStats
+        #: the watch's (or recipe's) health, and every value it took
+        self.health = HealthMonitor()
+        self.history: list[Health] = []
+        self._changed = asyncio.Event()
+        self.health.add_listener(self._record)
+
+    def _record(self, health: Health) -> None:
+        self.history.append(health)
+        self._changed.set()
+
+    def errors(self) -> dict[str, int] | None:
+        """The watch's own error counters (``None``: a recipe, whose watch is private)."""
+        return self.stats().errors
+
+    def failed_attempts(self) -> dict[str, int]:
+        """The failed attempts the health reported, by error class (one value per attempt)."""
+        return dict(
+            Counter(
+                type(h.last_error).__name__
+                for h in self.history
+                if h.failing_since is not None and h.last_error is not None
+            )
+        )
+
+    async def until_failures(self, count: int, timeout: float) -> None:
+        """Wait until the health has reported ``count`` failed attempts in a row."""
+
+        async def wait() -> None:
+            while self.health.health.failures < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    async def during_fault(self) -> None:
+        """What the kind's user can still do while the fault lasts (recipes: serve stale)."""
 
     async def seed(self, client: Consul) -> None:
         """Write the state present before the watch starts."""
@@ -78,6 +123,7 @@ class Kind:
             rng=MaxJitter(),
             retry=retry,
             share=False,
+            health=self.health,
             **options,
         )
         self.stats = lambda: stream.stats
@@ -226,6 +272,7 @@ class ConfigKind(Kind):
             retry=retry,
             backoff=BACKOFF,
             rng=MaxJitter(),
+            health=self.health,
         )
         # The recipe keeps its watch private; its not-yet-started frame holds it.
         frame = cast(AsyncGeneratorType[Any, None], events).ag_frame
@@ -248,6 +295,135 @@ class ConfigKind(Kind):
         return freeze(build_document((await client.kv.items("conf/"))[0], "conf/", "text"))
 
 
+class LiveKind(Kind):
+    """``LiveConfig``: the tracked state is its ``current`` document after each change."""
+
+    name = "live"
+    path = "/v1/kv/live/"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: LiveConfig[Any] | None = None
+
+    async def seed(self, client: Consul) -> None:
+        await client.kv.put("live/a", "1")
+
+    def source(self, client: Consul, retry: Retry) -> AsyncIterator[Any]:
+        self.config = LiveConfig(
+            cast(Consul, _SlackClient(client)),
+            "live/",
+            format="text",
+            debounce=None,
+            wait=WAIT,
+            rate_limit=RATE,
+            retry=retry,
+            backoff=BACKOFF,
+            rng=MaxJitter(),
+            health=self.health,
+        )
+        return self._follow(self.config)
+
+    async def _follow(self, config: LiveConfig[Any]) -> AsyncIterator[Any]:
+        # The user's side: start it (a typed error if the first read cannot succeed), follow.
+        async with config:
+            async for snapshot in config:
+                yield snapshot
+
+    def fold(self, state: Any, item: Any) -> Any:
+        return item.document
+
+    async def change(self, client: Consul) -> None:
+        await client.kv.put("live/b", "2")
+        await client.kv.put("live/a", "final")
+
+    def has_final(self, state: Any) -> bool:
+        return state is not None and state.get("a") == "final"
+
+    async def server(self, client: Consul) -> Any:
+        return freeze(build_document((await client.kv.items("live/"))[0], "live/", "text"))
+
+    def errors(self) -> dict[str, int] | None:
+        return None
+
+    async def during_fault(self) -> None:
+        assert self.config is not None
+        health = self.config.health
+        assert health.stale, health
+        assert not health.ok, health
+        assert self.config.current.document is not None  # the last good one, still served
+
+
+class _SlackHealth:
+    def __init__(self, client: Consul) -> None:
+        self._health = client.health
+
+    def service(self, name: str, **options: Any) -> Query[Any]:
+        return self._health.service(name, **options).replace(timeout_slack=SLACK)
+
+
+class _SlackHealthClient:
+    def __init__(self, client: Consul) -> None:
+        self.health = _SlackHealth(client)
+
+
+class InstancesKind(Kind):
+    """``ServiceInstances``: the tracked state is the picker's ``(id, port)`` set."""
+
+    name = "instances"
+    path = "/v1/health/service/web"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.instances: ServiceInstances | None = None
+
+    async def seed(self, client: Consul) -> None:
+        await client.agent.service_register("web", service_id="web-1", port=80)
+
+    def source(self, client: Consul, retry: Retry) -> AsyncIterator[Any]:
+        self.instances = ServiceInstances(
+            cast(Consul, _SlackHealthClient(client)),
+            "web",
+            wait=WAIT,
+            rate_limit=RATE,
+            retry=retry,
+            backoff=BACKOFF,
+            rng=MaxJitter(),
+            health=self.health,
+        )
+        return self._follow(self.instances)
+
+    async def _follow(self, instances: ServiceInstances) -> AsyncIterator[Any]:
+        async with instances:
+            yield instances.healthy
+            while True:
+                await instances.updated()
+                yield instances.healthy
+
+    def fold(self, state: Any, item: Any) -> Any:
+        return frozenset((i.id, i.port) for i in item)
+
+    async def change(self, client: Consul) -> None:
+        await client.agent.service_register("web", service_id="web-2", port=81)
+        await client.agent.service_register("web", service_id="web-1", port=8080)
+
+    def has_final(self, state: Any) -> bool:
+        return state is not None and ("web-1", 8080) in state
+
+    async def server(self, client: Consul) -> Any:
+        entries = (await client.health.service("web", passing=True))[0]
+        return frozenset((e["Service"]["ID"], e["Service"]["Port"]) for e in entries)
+
+    def errors(self) -> dict[str, int] | None:
+        return None
+
+    async def during_fault(self) -> None:
+        assert self.instances is not None
+        assert self.instances.health.stale, self.instances.health
+        # The last good list keeps serving: a bad answer does not break the picker.
+        assert self.instances.pick().service == "web"
+
+
 KINDS: dict[str, type[Kind]] = {
-    k.name: k for k in (KeyKind, PrefixKind, HealthKind, EventKind, ConfigKind)
+    k.name: k
+    for k in (KeyKind, PrefixKind, HealthKind, EventKind, ConfigKind, LiveKind, InstancesKind)
 }

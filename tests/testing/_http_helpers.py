@@ -78,7 +78,7 @@ class Http:
 
 @pytest_asyncio.fixture
 async def agent() -> AsyncIterator[DevAgent]:
-    async with DevAgent(jitter=False) as dev:
+    async with DevAgent(jitter=False, node_name="dev") as dev:
         yield dev
 
 

@@ -19,7 +19,10 @@ from ._http_helpers import Http, Reply
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[Http]:
     # time_scale=0.01: a 30 s TTL expires after 0.3 s of wall time (1000 s TTLs: 10 s).
-    async with DevAgent(jitter=False, time_scale=0.01) as agent, aiohttp.ClientSession() as s:
+    async with (
+        DevAgent(jitter=False, time_scale=0.01, node_name="dev") as agent,
+        aiohttp.ClientSession() as s,
+    ):
         yield Http(agent, s)
 
 

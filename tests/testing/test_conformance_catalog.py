@@ -18,7 +18,7 @@ from ._http_helpers import Http, Reply
 
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[Http]:
-    async with DevAgent(jitter=False) as agent, aiohttp.ClientSession() as session:
+    async with DevAgent(jitter=False, node_name="dev") as agent, aiohttp.ClientSession() as session:
         yield Http(agent, session)
 
 

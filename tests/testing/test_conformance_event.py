@@ -21,7 +21,7 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[Http]:
-    async with DevAgent(jitter=False) as agent, aiohttp.ClientSession() as session:
+    async with DevAgent(jitter=False, node_name="dev") as agent, aiohttp.ClientSession() as session:
         yield Http(agent, session)
 
 

@@ -19,7 +19,7 @@ from ._http_helpers import Http
 
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[Http]:
-    async with DevAgent(jitter=False) as agent, aiohttp.ClientSession() as session:
+    async with DevAgent(jitter=False, node_name="dev") as agent, aiohttp.ClientSession() as session:
         yield Http(agent, session)
 
 

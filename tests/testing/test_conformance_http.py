@@ -38,13 +38,14 @@ async def test_v74_unknown_paths(http: Http) -> None:
     assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
-async def test_v75_pretty_adds_newline_and_dev_mode_indents(http: Http) -> None:
+async def test_v75_dev_mode_answers_as_pretty_indented_with_newline(http: Http) -> None:
+    """agent/http.go marshalJSON: ``?pretty || DevMode`` -> MarshalIndent + "\\n" (issue 9, 4)."""
     await http.put("/v1/kv/a", b"x")
     plain = await http.get("/v1/kv/a")
     assert plain.text.startswith('[\n    {\n        "LockIndex": 0,')
-    assert not plain.text.endswith("\n")
+    assert plain.text.endswith("}\n]\n")
     pretty = await http.get("/v1/kv/a?pretty")
-    assert pretty.text == plain.text + "\n"
+    assert pretty.text == plain.text
 
 
 async def test_json_escapes_html_like_go(http: Http) -> None:

@@ -21,7 +21,7 @@ __all__ = ["agent", "http"]
 async def fast_http() -> AsyncIterator[Http]:
     """An agent whose timers run 100x faster (10 s TTL -> 0.1-0.2 s, 15 s lock delay -> 0.15 s)."""
     async with (
-        DevAgent(jitter=False, time_scale=0.01) as dev,
+        DevAgent(jitter=False, time_scale=0.01, node_name="dev") as dev,
         aiohttp.ClientSession() as session,
     ):
         yield Http(dev, session)

@@ -7,12 +7,42 @@ fixed order, with plain imports so that a missing or broken module fails at impo
 from __future__ import annotations
 
 from ..server.dispatch import Router
-from . import agent, catalog, event, health, kv, session, status, txn
+from . import (
+    agent,
+    agent_info,
+    agent_lifecycle,
+    agent_metrics,
+    catalog,
+    coordinate,
+    event,
+    health,
+    kv,
+    operator,
+    session,
+    status,
+    txn,
+    unavailable,
+)
 
 __all__ = ["ROUTE_MODULES", "register_routes"]
 
 #: The route modules plugged into every agent, in registration order.
-ROUTE_MODULES = (kv, session, status, txn, catalog, health, agent, event)
+ROUTE_MODULES = (
+    kv,
+    session,
+    status,
+    txn,
+    catalog,
+    health,
+    agent,
+    agent_info,
+    agent_lifecycle,
+    agent_metrics,
+    event,
+    coordinate,
+    operator,
+    unavailable,
+)
 
 
 def register_routes(router: Router) -> None:

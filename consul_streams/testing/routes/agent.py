@@ -15,6 +15,8 @@ from aiohttp import web
 
 from .. import bexpr
 from .._blocking import parse_query, query_timeout
+from ..server.bodies import CHECK_DEFINITION, CHECK_UPDATE, SERVICE_DEFINITION
+from ..server.decode import Spec, decode_body, health_check_durations
 from ..server.dispatch import Router
 from ..server.wire import TEXT_TYPE, ApiError, Call, dump_json, empty_response, json_response
 from ..state.agent import (
@@ -29,7 +31,7 @@ from ..state.agent import (
 )
 from ..state.catalog import Rec, new_check
 from ..state.store import WatchSet
-from .catalog import catalog_of, compile_filter, read_json
+from .catalog import catalog_of, compile_filter
 from .health import parse_bool
 
 __all__ = ["MAX_BODY", "content_hash", "register"]
@@ -44,15 +46,12 @@ def local_of(call: Call) -> LocalAgent:
     return call.store.get(LocalAgent)
 
 
-async def _body(call: Call) -> Rec:
+async def _body(call: Call, spec: Spec) -> Rec:
+    """Decode a register/update body the Go way (``server/decode.py``), capped at MAX_BODY."""
     length = call.request.content_length
     if length is not None and length > MAX_BODY:
         raise ApiError(413, "http: request body too large")
-    body = await read_json(call)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: json: cannot unmarshal into a JSON object")
+    body: Rec = await decode_body(call, spec)
     return body
 
 
@@ -64,53 +63,6 @@ def agent_service(call: Call, rec: Rec) -> Rec:
 
 
 # -- reads -----------------------------------------------------------------------------------
-
-
-def _member(call: Call, *, wan: bool) -> Rec:
-    dc, node = call.config.datacenter, call.store.node_name
-    tags = {"role": "consul", "dc": dc, "port": "8300", "bootstrap": "1", "build": "1.22.0"}
-    return {
-        "Name": f"{node}.{dc}" if wan else node,
-        "Addr": call.store.node_address,
-        "Port": 8302 if wan else 8301,
-        "Tags": tags,
-        "Status": 1,
-        "ProtocolMin": 1,
-        "ProtocolMax": 5,
-        "ProtocolCur": 2,
-        "DelegateMin": 2,
-        "DelegateMax": 5,
-        "DelegateCur": 4,
-    }
-
-
-async def self_info(call: Call) -> web.Response:
-    """``GET /v1/agent/self``."""
-    store, cfg = call.store, call.config
-    config = {
-        "Datacenter": cfg.datacenter,
-        "PrimaryDatacenter": cfg.datacenter,
-        "NodeName": store.node_name,
-        "NodeID": store.node_id,
-        "Revision": "consul-streams",
-        "Server": True,
-        "Version": "1.22.0",
-        "BuildDate": "2025-01-01T00:00:00Z",
-    }
-    coord = {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
-    body = {"Config": config, "DebugConfig": {}, "Coord": coord, "Member": _member(call, wan=False)}
-    body.update({"Stats": {}, "Meta": {"consul-network-segment": ""}})
-    return json_response(call, body)
-
-
-async def members(call: Call) -> web.Response:
-    """``GET /v1/agent/members`` (``?wan`` for the WAN pool)."""
-    opts = parse_query(call, consistency=False)
-    wan = bool(call.request.query.get("wan"))
-    if wan and call.request.query.get("segment"):
-        raise ApiError(400, "Cannot provide a segment with wan=true")
-    keep = compile_filter(opts, bexpr.MEMBER)
-    return json_response(call, keep.select([_member(call, wan=wan)]))
 
 
 def _local_services(call: Call) -> list[Rec]:
@@ -239,11 +191,24 @@ def _unknown_check(cid: str) -> ApiError:
     return ApiError(404, msg)
 
 
+def _scripts_allowed(call: Call, checks: list[Rec]) -> None:
+    """agent/agent.go addCheck: script checks over HTTP need ``enable_script_checks``."""
+    if call.config.enable_script_checks:
+        return
+    if any(check.get("Args") or check.get("ScriptArgs") for check in checks):
+        raise ApiError(
+            500,
+            "Scripts are disabled on this agent from remote calls; to enable, configure "
+            "'enable_script_checks' to true",
+        )
+
+
 async def service_register(call: Call) -> web.Response:
     """``PUT /v1/agent/service/register``: add or update a local service and its checks."""
-    body = await _body(call)
+    body = await _body(call, SERVICE_DEFINITION)
     svc = validate_service(body)
     checks = service_checks(svc, body)
+    _scripts_allowed(call, [check for check, _ in checks])
     replace = call.request.query.get("replace-existing-checks")
     local_of(call).add_service(svc, checks, replace_checks=replace in ("", "true"))
     return empty_response()
@@ -260,7 +225,7 @@ async def service_deregister(call: Call) -> web.Response:
 
 async def check_register(call: Call) -> web.Response:
     """``PUT /v1/agent/check/register``: a node check, or a check of a local service."""
-    body = await _body(call)
+    body = await _body(call, CHECK_DEFINITION)
     if not body.get("Name"):
         raise ApiError(400, "Missing check name")
     if body.get("Status") and body["Status"] not in STATUSES:
@@ -272,7 +237,9 @@ async def check_register(call: Call) -> web.Response:
     if sid and owner is None:
         raise ApiError(404, f'ServiceID "{sid}" does not exist')
     definition = dict(body, CheckID=body.get("CheckID") or body.get("ID") or body["Name"])
+    health_check_durations(definition)
     definition["Type"] = check_type(body)
+    _scripts_allowed(call, [definition])
     local.add_check(new_check(call.store.node_name, definition, service=owner), ttl)
     return empty_response()
 
@@ -306,7 +273,7 @@ def _ttl_handler(status: str) -> Any:
 
 async def check_update(call: Call) -> web.Response:
     """``PUT /v1/agent/check/update/:id`` with ``{"Status": ..., "Output": ...}``."""
-    body = await _body(call)
+    body = await _body(call, CHECK_UPDATE)
     status = body.get("Status") or ""
     if status not in STATUSES:
         raise ApiError(400, f"Invalid check status: '{status}'")
@@ -343,8 +310,6 @@ async def node_maintenance(call: Call) -> web.Response:
 
 def register(router: Router) -> None:
     """Add the agent endpoints to the dev agent's route registry."""
-    router.add("/v1/agent/self", ("GET",), self_info)
-    router.add("/v1/agent/members", ("GET",), members)
     router.add("/v1/agent/services", ("GET",), services)
     router.add("/v1/agent/service/", ("GET",), service)
     router.add("/v1/agent/checks", ("GET",), checks)

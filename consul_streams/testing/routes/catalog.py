@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from .. import bexpr
 from .._blocking import QueryOptions, QueryResult, blocking_query, parse_query
+from ..server.bodies import CATALOG_DEREGISTER, CATALOG_REGISTER
+from ..server.decode import decode_body
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
+from ..state.cache import CACHED_PATHS, AgentCache
 from ..state.catalog import CatalogState, Rec, new_check, new_service
+from ..state.coordinate import CoordinateState, sort_near
 from ..state.store import WatchSet
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "compile_filter",
     "matches_node_meta",
     "matches_tags",
+    "near_sorted",
     "node_meta_param",
     "read_json",
     "register",
@@ -31,6 +36,7 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -79,6 +85,15 @@ async def read_json(call: Call) -> Any:
         raise ApiError(400, f"Request decode failed: {exc}") from None
 
 
+def near_sorted(call: Call, items: list[T], node_of: Callable[[T], str]) -> list[T]:
+    """Sort by RTT from ``?near=`` (``parseSource``; ``_agent`` is this agent's node)."""
+    near = call.request.query.get("near", "")
+    if not near:
+        return items
+    source = call.store.node_name if near == "_agent" else near
+    return sort_near(call.store.get(CoordinateState), source, items, node_of)
+
+
 async def serve_read(
     call: Call,
     opts: QueryOptions,
@@ -91,7 +106,21 @@ async def serve_read(
     body = after(result.body) if after is not None else result.body
     headers = dict(result.headers)
     headers["X-Consul-Effective-Consistency"] = opts.consistency
+    if opts.use_cache and call.request.path.startswith(CACHED_PATHS):
+        headers.update(cache_meta(call, opts, result.index))
     return json_response(call, body, headers=headers)
+
+
+def cache_meta(call: Call, opts: QueryOptions, index: int) -> dict[str, str]:
+    """agent/http.go setCacheMeta for a ``?cached`` read that found ``index``."""
+    skip = ("index", "wait", "cached", "pretty")
+    key = (
+        call.request.path,
+        tuple(sorted((k, v) for k, v in call.request.query.items() if k not in skip)),
+        call.token,
+    )
+    revalidate = opts.must_revalidate or opts.max_age == 0
+    return call.store.get(AgentCache).meta(key, index, max_age=opts.max_age, revalidate=revalidate)
 
 
 # -- shapes ----------------------------------------------------------------------------------
@@ -137,9 +166,7 @@ def _check_node_id(node_id: str) -> None:
 async def register_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/register``: a node, optionally a service and checks, in one write."""
     parse_query(call, consistency=False)
-    body = await read_json(call)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: body must be a JSON object")
+    body = await decode_body(call, CATALOG_REGISTER)
     node = body.get("Node") or ""
     skip_node = bool(body.get("SkipNodeUpdate"))
     if not node:
@@ -189,9 +216,7 @@ async def register_entity(call: Call) -> web.Response:
 async def deregister_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/deregister``: a check, a service, or a whole node."""
     parse_query(call, consistency=False)
-    body = await read_json(call)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: body must be a JSON object")
+    body = await decode_body(call, CATALOG_DEREGISTER)
     node = body.get("Node") or ""
     if not node:
         raise ApiError(500, "Must provide node")
@@ -225,7 +250,8 @@ async def nodes(call: Call) -> web.Response:
     def run(ws: WatchSet) -> QueryResult:
         ws.add(("table", "nodes"))
         found = [n for _, n in sorted(cat.nodes.items()) if matches_node_meta(n, meta)]
-        return QueryResult(cat.table_index["nodes"], keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda n: str(n["Node"]))
+        return QueryResult(cat.table_index["nodes"], kept)
 
     return await serve_read(call, opts, run)
 
@@ -248,7 +274,8 @@ async def services(call: Call) -> web.Response:
                 continue
             tags = out.setdefault(svc["Service"], [])
             tags.extend(t for t in svc["Tags"] if t not in tags)
-        return QueryResult(cat.table_index["services"], out)
+        # A Go map: encoding/json writes its keys sorted.
+        return QueryResult(cat.table_index["services"], dict(sorted(out.items())))
 
     return await serve_read(call, opts, run)
 
@@ -269,7 +296,8 @@ async def service(call: Call) -> web.Response:
             for node, svc in cat.instances(name)
             if matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
         ]
-        return QueryResult(cat.index_for_service(name), keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda s: str(s["Node"]))
+        return QueryResult(cat.index_for_service(name), kept)
 
     return await serve_read(call, opts, run)
 
@@ -293,6 +321,30 @@ async def node(call: Call) -> web.Response:
     return await serve_read(call, opts, run)
 
 
+async def node_services(call: Call) -> web.Response:
+    """``GET /v1/catalog/node-services/:node``: the node and a *list* of its services.
+
+    An unknown node answers ``{"Node": null, "Services": null}`` (``Catalog.NodeServiceList``
+    leaves the zero value).
+    """
+    opts = parse_query(call)
+    name = call.required_suffix("Missing node name")
+    keep = compile_filter(opts, bexpr.AGENT_SERVICE)
+    cat = catalog_of(call)
+
+    def run(ws: WatchSet) -> QueryResult:
+        ws.add(("node", name))
+        rec = cat.nodes.get(name)
+        if rec is None:
+            return QueryResult(cat.index_for_node(name), {"Node": None, "Services": None})
+        svcs = [s for (n, _), s in sorted(cat.services.items()) if n == name]
+        # A node without services keeps the nil slice (null); a filter makes a new one.
+        listed = keep.select(svcs) if svcs else None
+        return QueryResult(cat.index_for_node(name), {"Node": rec, "Services": listed})
+
+    return await serve_read(call, opts, run)
+
+
 #: (path, methods, handler, prefix): ``prefix`` routes take the rest of the path as suffix.
 ROUTES: list[tuple[str, tuple[str, ...], Callable[[Call], Any], bool]] = [
     ("/v1/catalog/register", ("PUT",), register_entity, False),
@@ -302,6 +354,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[[Call], Any], bool]] = [
     ("/v1/catalog/services", ("GET",), services, False),
     ("/v1/catalog/service/", ("GET",), service, True),
     ("/v1/catalog/node/", ("GET",), node, True),
+    ("/v1/catalog/node-services/", ("GET",), node_services, True),
 ]
 
 

@@ -17,6 +17,7 @@ from .catalog import (
     compile_filter,
     matches_node_meta,
     matches_tags,
+    near_sorted,
     node_meta_param,
     serve_read,
 )
@@ -67,7 +68,8 @@ async def checks(call: Call) -> web.Response:
             for check in cat.node_checks(n["Node"])
             if check["ServiceID"] == svc["ID"]
         ]
-        return QueryResult(cat.index_for_service(name), keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda c: str(c["Node"]))
+        return QueryResult(cat.index_for_service(name), kept)
 
     return await serve_read(call, opts, run)
 
@@ -88,7 +90,8 @@ async def state(call: Call) -> web.Response:
             if wanted in ("any", check["Status"])
             and matches_node_meta(cat.nodes.get(node_name) or {}, meta)
         ]
-        return QueryResult(cat.table_index["checks"], keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda c: str(c["Node"]))
+        return QueryResult(cat.table_index["checks"], kept)
 
     return await serve_read(call, opts, run)
 
@@ -104,12 +107,13 @@ async def service(call: Call) -> web.Response:
 
     def run(ws: WatchSet) -> QueryResult:
         ws.add(("service", name))
-        found = [
+        found: list[dict[str, Any]] = [
             {"Node": n, "Service": svc, "Checks": cat.service_checks(n["Node"], svc["ID"])}
             for n, svc in cat.instances(name)
             if matches_tags(svc["Tags"], tags) and matches_node_meta(n, meta)
         ]
-        return QueryResult(cat.index_for_service(name), keep.select(found))
+        kept = near_sorted(call, keep.select(found), lambda e: str(e["Node"]["Node"]))
+        return QueryResult(cat.index_for_service(name), kept)
 
     def only_passing(entries: Any) -> Any:
         # Consul validates ?passing after the RPC (so after any blocking), not before.

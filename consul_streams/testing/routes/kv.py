@@ -141,13 +141,19 @@ async def _put(call: Call, kv: KVState) -> web.StreamResponse:
     if len(body) > limit:
         raise too_large(len(body), limit)
     idx = kv.pending_index()
-    if "acquire" in query or "release" in query:
-        session = query.get("acquire", query.get("release", ""))
-        _check_session(call, session)
-        if "acquire" in query:
+    if "acquire" in query:
+        session = query.get("acquire", "")
+        # kvsPreApply rejects a lock inside the lock delay before the state store looks at
+        # the session, so even an unknown session gets false there.
+        ok = not kv.in_lock_delay(key)
+        if ok:
+            check_session(call, session, exists=True)
             ok = kv.lock(key, body, flags, session, idx)
-        else:
-            ok = kv.unlock(key, body, flags, session, idx)
+    elif "release" in query:
+        # kvsUnlockTxn only requires a session ID: unknown sessions just do not hold the key.
+        session = query.get("release", "")
+        check_session(call, session, exists=False)
+        ok = kv.unlock(key, body, flags, session, idx)
     elif cas is not None:
         ok = kv.cas(key, body, flags, cas, idx)
     else:
@@ -157,10 +163,11 @@ async def _put(call: Call, kv: KVState) -> web.StreamResponse:
     return json_response(call, ok)
 
 
-def _check_session(call: Call, session: str) -> None:
+def check_session(call: Call, session: str, *, exists: bool) -> None:
+    """``kvsLockTxn``/``kvsUnlockTxn``: a session ID is required; a lock needs it to exist."""
     if not session:
         raise ApiError(500, "missing session")
-    if call.store.get(SessionState).get(session) is None:
+    if exists and call.store.get(SessionState).get(session) is None:
         raise ApiError(500, f"invalid session {go_quote(session)}")
 
 

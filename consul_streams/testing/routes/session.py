@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -10,6 +9,8 @@ from aiohttp import web
 
 from ..._rules import parse_go_duration
 from .._blocking import QueryResult, blocking_query, go_quote, parse_query
+from ..server.bodies import SESSION
+from ..server.decode import BodyError, decode
 from ..server.dispatch import Router
 from ..server.wire import ApiError, Call, json_response
 from ..state.session import NS, TTL_MAX, Session, SessionState
@@ -45,11 +46,9 @@ def _parse_session(call: Call, raw: bytes) -> Session:
     if not raw:
         return session
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
+        body = decode(raw, SESSION)
+    except BodyError as exc:
         raise ApiError(400, f"Request decode failed: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request decode failed: expected a JSON object")
     session.name = str(body.get("Name") or "")
     session.node = str(body.get("Node") or session.node)
     if "LockDelay" in body:

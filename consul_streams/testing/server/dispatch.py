@@ -11,20 +11,31 @@ Dispatch reproduces Consul's wrapper: 404 texts for unknown paths, 405 with
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp.web import ContentCoding
 
+from ..state.agent_log import AgentLog
 from .wire import AgentConfig, ApiError, Call, empty_response, error_response
 
 if TYPE_CHECKING:
     from ..faults import Faults
     from ..state.store import StateStore
 
-__all__ = ["Dispatcher", "Handler", "LoggedRequest", "Route", "Router", "TrackedProtocol"]
+__all__ = [
+    "RAFT_WRITES",
+    "Dispatcher",
+    "Handler",
+    "LoggedRequest",
+    "Route",
+    "Router",
+    "TrackedProtocol",
+]
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -34,6 +45,16 @@ _NOT_V1 = (
 _NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
 #: Consul wraps endpoints in a gzip handler that compresses bodies from this size on.
 GZIP_MIN_SIZE = 1400
+#: Routes whose writes go through Raft in Consul (exact paths, or prefixes ending in ``/``);
+#: their non-GET requests wait ``AgentConfig.commit_delay`` before they apply.
+RAFT_WRITES = (
+    "/v1/kv/",
+    "/v1/txn",
+    "/v1/catalog/register",
+    "/v1/catalog/deregister",
+    "/v1/session/create",
+    "/v1/session/destroy/",
+)
 TOO_MANY_CONNS = (
     b"HTTP/1.1 429 Too Many Requests\r\n"
     b"Content-Type: text/plain\r\n"
@@ -79,6 +100,14 @@ class Router:
         else:
             self._exact[path] = route
 
+    def is_exact(self, path: str) -> bool:
+        """Whether a pattern equals ``path`` (Go's exactMatch: exact or the subtree's root)."""
+        return path in self._exact or self.is_prefix(path)
+
+    def is_prefix(self, path: str) -> bool:
+        """Whether ``path`` is registered as a subtree (prefix) pattern."""
+        return any(route.path == path for route in self._prefixes)
+
     def match(self, path: str) -> tuple[Route, str] | None:
         """The route serving ``path`` and the part of the path after the route's prefix."""
         route = self._exact.get(path)
@@ -88,6 +117,27 @@ class Router:
             if path.startswith(route.path):
                 return route, path[len(route.path) :]
         return None
+
+
+def clean_path(path: str) -> str:
+    """Go's ``net/http`` cleanPath: ``path.Clean`` that keeps a trailing slash."""
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    cleaned = "/" + "/".join(parts)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
 
 
 def request_token(request: web.BaseRequest) -> str | None:
@@ -116,6 +166,30 @@ class Dispatcher:
         self.config = config
         self.faults = faults
         self.requests: list[LoggedRequest] = []
+        #: Writes waiting for their pretend Raft commit right now.
+        self.committing = 0
+        self._committing_events: list[asyncio.Event] = []
+
+    async def _commit_delay(self) -> None:
+        """Consul answers a write once Raft has committed it: never at once."""
+        self._committing_changed(+1)
+        try:
+            await asyncio.sleep(self.config.commit_delay)
+        finally:
+            self._committing_changed(-1)
+
+    def _committing_changed(self, delta: int) -> None:
+        self.committing += delta
+        events, self._committing_events = self._committing_events, []
+        for event in events:
+            event.set()
+
+    async def wait_committing(self, count: int = 1) -> None:
+        """Return once at least ``count`` writes wait for their commit (no polling)."""
+        while self.committing < count:
+            event = asyncio.Event()
+            self._committing_events.append(event)
+            await event.wait()
 
     def valid_token(self, token: str | None) -> bool:
         """Whether ``token`` is the management token or one added to the agent."""
@@ -130,11 +204,47 @@ class Dispatcher:
         injected = await self.faults.before(request, token)
         if injected is not None:
             return injected
+        started = asyncio.get_running_loop().time()
         response = await self._dispatch(request, token)
+        self._log(request, query, response, started)
         return await self.faults.after(request, response)
+
+    def _log(
+        self,
+        request: web.BaseRequest,
+        query: tuple[tuple[str, str], ...],
+        response: web.StreamResponse,
+        started: float,
+    ) -> None:
+        """Log the request for ``/v1/agent/monitor`` (its ``token`` is never logged)."""
+        log = self.store.get(AgentLog)
+        if not log.monitors:
+            return
+        url = request.path + ("?" + urlencode(query) if query else "")
+        if "token" in request.query:
+            # Consul's wrap replaces every token value in the logged URL.
+            url += ("&" if query else "?") + "token=<hidden>"
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        origin = f"{peer[0]}:{peer[1]}" if peer else ""
+        error = None
+        # Consul logs "Request error" for handler errors, which it writes as plain text.
+        if (
+            response.status >= 400
+            and isinstance(response, web.Response)
+            and response.content_type == "text/plain"
+        ):
+            error = response.text
+        latency = asyncio.get_running_loop().time() - started
+        log.http_request(request.method, url, origin, response.status, latency, error)
 
     async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
         path = request.path
+        if not path.isprintable():
+            # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
+            return web.Response(status=400)
+        redirect = self._mux_redirect(request)
+        if redirect is not None:
+            return redirect
         if not path.startswith("/v1/"):
             return error_response(ApiError(404, _NOT_V1))
         found = self.router.match(path)
@@ -143,6 +253,9 @@ class Dispatcher:
         route, suffix = found
         allow = ",".join(("OPTIONS", *route.methods))
         policy = {"X-Consul-Default-Acl-Policy": self.config.acl_default_policy}
+        if self.config.translate_wan_addrs:
+            # agent/http.go wrap: setTranslateAddr before anything else.
+            policy["X-Consul-Translate-Addresses"] = "true"
         if request.method == "OPTIONS":
             return empty_response(200, {"Allow": allow, **policy})
         if request.method not in route.methods:
@@ -152,6 +265,12 @@ class Dispatcher:
         call = Call(request, self.store, self.config, suffix, token)
         try:
             self._check_acl(route, token)
+            if (
+                self.config.commit_delay > 0
+                and request.method != "GET"
+                and route.path in RAFT_WRITES
+            ):
+                await self._commit_delay()
             response = await route.handler(call)
         except ApiError as exc:
             response = error_response(exc)
@@ -165,6 +284,31 @@ class Dispatcher:
         ):
             response.enable_compression(ContentCoding.gzip)
         return response
+
+    def _mux_redirect(self, request: web.BaseRequest) -> web.Response | None:
+        """Go's ServeMux: 301 to the cleaned path, or to ``path/`` for a subtree pattern."""
+        path = request.path
+        cleaned = clean_path(path)
+        if (
+            not cleaned.endswith("/")
+            and not self.router.is_exact(cleaned)
+            and self.router.is_prefix(cleaned + "/")
+        ):
+            target = cleaned + "/"
+        elif cleaned != path:
+            target = cleaned
+        else:
+            return None
+        location = quote(target, safe="/:@!$&'()*+,;=-._~")
+        if request.query_string:
+            location += "?" + request.query_string
+        headers = {"Location": location}
+        body = b""
+        if request.method in ("GET", "HEAD"):
+            headers["Content-Type"] = "text/html; charset=utf-8"
+        if request.method == "GET":
+            body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode()
+        return web.Response(status=301, body=body, headers=headers)
 
     def _check_acl(self, route: Route, token: str | None) -> None:
         if not route.acl or self.config.acl_default_policy != "deny":

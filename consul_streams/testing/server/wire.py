@@ -3,7 +3,7 @@
 Endpoint handlers receive a :class:`Call`, raise :class:`ApiError` for plain-text errors
 (Consul writes them with ``fmt.Fprint``: no JSON, no trailing newline unless given) and build
 success bodies with :func:`json_response`, which indents JSON the way ``consul agent -dev``
-does (4 spaces; ``?pretty`` adds the trailing newline).
+does (4 spaces and a trailing newline, which ``?pretty`` also asks for).
 """
 
 from __future__ import annotations
@@ -50,7 +50,13 @@ class AgentConfig:
     http_max_conns_per_client: int = 200
     session_ttl_min: float = 10.0
     time_scale: float = 1.0
+    enable_script_checks: bool = True
+    translate_wan_addrs: bool = False
+    #: Seconds a Raft-backed write waits before it applies (a dev agent's commit latency).
+    commit_delay: float = 0.0
     tokens: set[str] = field(default_factory=set, repr=False)
+    #: ``telemetry.prometheus_retention_time`` in seconds; 0 (dev default) = no Prometheus.
+    prometheus_retention_time: float = 0.0
 
 
 class ApiError(Exception):
@@ -111,18 +117,20 @@ _GO_ESCAPES = (
 
 
 def dump_json(data: Any, *, pretty: bool = False) -> bytes:
-    """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` with HTML escaping.
+    """Serialise like dev mode: ``json.MarshalIndent(v, "", "    ")`` + ``"\n"``, HTML-escaped.
 
-    msgspec encodes and indents in C (about 40x ``json.dumps(indent=4)``, whose indenting
-    encoder is pure Python: it was most of the time a woken blocking query took), and writes
-    small floats as Go does (``0.00001``, not ``1e-05``).
+    Dev mode formats every answer as ``?pretty`` does (agent/http.go marshalJSON), so
+    ``pretty`` changes nothing. msgspec encodes and indents in C (about 40x
+    ``json.dumps(indent=4)``, whose indenting encoder is pure Python: it was most of the time a
+    woken blocking query took), and writes small floats as Go does (``0.00001``, not
+    ``1e-05``).
     """
     text = msgspec.json.format(msgspec.json.encode(data), indent=4)
     # Go escapes these inside strings; they can only occur inside strings in JSON text.
     if b"<" in text or b">" in text or b"&" in text or b"\xe2\x80" in text:
         for raw, escaped in _GO_ESCAPES:
             text = text.replace(raw, escaped)
-    return text + b"\n" if pretty else text
+    return text + b"\n"
 
 
 def meta_headers(index: int) -> dict[str, str]:

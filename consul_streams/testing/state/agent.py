@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._rules import parse_go_duration
+from ..server.decode import health_check_durations
 from ..server.wire import ApiError
 from .catalog import CatalogState, Rec, Write, new_check, new_service
 from .store import StateStore
@@ -78,7 +79,7 @@ def service_checks(svc: Rec, body: Rec) -> list[tuple[Rec, float | None]]:
             raise ApiError(400, "Status for checks must 'passing', 'warning', 'critical'")
     out: list[tuple[Rec, float | None]] = []
     for n, (definition, ttl) in enumerate(zip(definitions, ttls, strict=True), start=1):
-        check = dict(definition)
+        check = health_check_durations(dict(definition))
         default_id = f"service:{svc['ID']}"
         if len(definitions) > 1:
             default_id += f":{n}"

@@ -26,11 +26,16 @@ from typing import Any
 
 from .store import StateStore
 
-__all__ = ["CatalogState", "Write", "new_check", "new_service"]
+__all__ = ["CatalogState", "Write", "go_map", "new_check", "new_service"]
 
 Rec = dict[str, Any]
 _INDEX_KEYS = ("CreateIndex", "ModifyIndex")
 SERF_CHECK = "serfHealth"
+
+
+def go_map(value: Any) -> dict[str, Any]:
+    """A copy of a Go map value with its keys sorted, the order encoding/json writes them in."""
+    return dict(sorted((value or {}).items()))
 
 
 def new_service(definition: Rec) -> Rec:
@@ -42,7 +47,7 @@ def new_service(definition: Rec) -> Rec:
         "Service": name,
         "Tags": list(definition.get("Tags") or []),
         "Address": definition.get("Address") or "",
-        "Meta": dict(definition.get("Meta") or {}),
+        "Meta": go_map(definition.get("Meta")),
         "Port": int(definition.get("Port") or 0),
         "Weights": {
             "Passing": int(weights.get("Passing", 1) or 1),
@@ -53,7 +58,7 @@ def new_service(definition: Rec) -> Rec:
     if definition.get("Kind"):
         rec["Kind"] = definition["Kind"]
     if definition.get("TaggedAddresses"):
-        rec["TaggedAddresses"] = copy.deepcopy(definition["TaggedAddresses"])
+        rec["TaggedAddresses"] = go_map(copy.deepcopy(definition["TaggedAddresses"]))
     return rec
 
 
@@ -147,7 +152,11 @@ class CatalogState:
                         "wan": addr,
                         "wan_ipv4": addr,
                     },
-                    "Meta": {"consul-network-segment": "", "consul-version": "1.22.0"},
+                    "Meta": {
+                        **store.node_meta,
+                        "consul-network-segment": "",
+                        "consul-version": "1.22.0",
+                    },
                 },
             )
             self.ensure_service(
@@ -156,6 +165,44 @@ class CatalogState:
             serf = {"CheckID": SERF_CHECK, "Name": "Serf Health Status", "Status": "passing"}
             serf["Output"] = "Agent alive and reachable"
             self.ensure_check(w, new_check(store.node_name, serf))
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything a rollback of a failed ``/v1/txn`` needs."""
+        return copy.deepcopy(
+            (
+                self.nodes,
+                self.services,
+                self.checks,
+                self.table_index,
+                self.service_index,
+                self.node_index,
+                self.service_extinction,
+                self.node_extinction,
+            )
+        )
+
+    def rollback(self, snap: tuple[Any, ...]) -> None:
+        """Undo every write since ``snap`` was taken (nobody was woken yet)."""
+        (
+            self.nodes,
+            self.services,
+            self.checks,
+            self.table_index,
+            self.service_index,
+            self.node_index,
+            self.service_extinction,
+            self.node_extinction,
+        ) = snap
+
+    def finish(self, w: Write) -> None:
+        """Wake the watchers of ``w`` and emit its events (what :meth:`write` does at exit)."""
+        self.store.notify(*w.topics)
+        for node, check_id, status in w.events:
+            self.store.emit("check", node, check_id, status)
+        for node in w.nodes_removed:
+            self.store.emit("node", node)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -166,11 +213,7 @@ class CatalogState:
         try:
             yield w
         finally:
-            self.store.notify(*w.topics)
-            for node, check_id, status in w.events:
-                self.store.emit("check", node, check_id, status)
-            for node in w.nodes_removed:
-                self.store.emit("node", node)
+            self.finish(w)
 
     def _touch_service(self, w: Write, name: str) -> None:
         self.service_index[name] = w.index
@@ -196,8 +239,8 @@ class CatalogState:
             "Node": name,
             "Address": node.get("Address", ""),
             "Datacenter": self.store.datacenter,
-            "TaggedAddresses": dict(node.get("TaggedAddresses") or {}),
-            "Meta": dict(node.get("Meta") or {}),
+            "TaggedAddresses": go_map(node.get("TaggedAddresses")),
+            "Meta": go_map(node.get("Meta")),
             "CreateIndex": old["CreateIndex"] if old else w.index,
             "ModifyIndex": w.index,
         }

@@ -202,16 +202,25 @@ class KVState:
         self.set(key, value, flags, idx)
         return True
 
+    def in_lock_delay(self, key: str) -> bool:
+        """Whether ``key`` is inside the lock delay of an invalidated session.
+
+        Consul checks this before the state store (``kvsPreApply``), so callers check it
+        before session validation and :meth:`lock`.
+        """
+        return self.store.now() < self.lock_delays.get(key, float("-inf"))
+
     def lock(self, key: str, value: bytes, flags: int, session: str, idx: int) -> bool:
-        """Acquire ``key`` for ``session`` (False if held by another or in lock delay)."""
+        """Acquire ``key`` for ``session`` (False if another session holds it).
+
+        Like ``kvsLockTxn`` this does not look at the lock delay: see :meth:`in_lock_delay`.
+        """
         old = self.entries.get(key)
         if old is not None and old.session and old.session != session:
             return False
         if old is not None and old.session == session:
             self.set(key, value, flags, idx)
             return True
-        if self.store.now() < self.lock_delays.get(key, float("-inf")):
-            return False
         lock_index = (old.lock_index if old else 0) + 1
         self.set(key, value, flags, idx, session=session, lock_index=lock_index)
         return True

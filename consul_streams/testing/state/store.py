@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = ["StateStore", "SubStore", "WatchSet"]
@@ -99,11 +99,13 @@ class StateStore:
         node_name: str = "dev",
         datacenter: str = "dc1",
         node_address: str = "127.0.0.1",
+        node_meta: Mapping[str, str] | None = None,
         time_scale: float = 1.0,
     ) -> None:
         self.node_name = node_name
         self.datacenter = datacenter
         self.node_address = node_address
+        self.node_meta = dict(node_meta or {})
         self.node_id = str(uuid.uuid4())
         self.time_scale = time_scale
         self.index = 1
