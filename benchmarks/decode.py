@@ -39,7 +39,8 @@ from consul.base import Response as PyConsulResponse
 from consul.callback import CB
 
 from benchmarks._common import machine, print_table
-from consul_streams._ops_items import compute_diff, natural_id
+from consul_streams._diff import diff_keyed, keyed
+from consul_streams._identity import KV_ENTRIES
 from consul_streams._query import Response
 from consul_streams.endpoints.kv import _decode_entries
 
@@ -91,10 +92,12 @@ def _ours(bodies: Body) -> Callable[[], object]:
 
 def _ours_diff(bodies: Body) -> Callable[[], object]:
     previous = _decode_entries(Response(200, {}, bodies[0]))
+    before = keyed(previous, KV_ENTRIES)
     response = Response(200, {}, bodies[1], "GET", "/v1/kv/big/?recurse")
 
     def run() -> object:
-        change = compute_diff(previous, _decode_entries(response), natural_id)
+        # ops.diff's work: the previous answer is already keyed, the new one is keyed here.
+        change = diff_keyed(before, keyed(_decode_entries(response), KV_ENTRIES), KV_ENTRIES)
         assert len(change.changed) == 1
         return change
 

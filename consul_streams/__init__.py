@@ -1,27 +1,37 @@
 """consul_streams: reactive watches and streams over HashiCorp Consul, on asyncio.
 
-The curated public API; everything else lives in modules starting with ``_``.
+The curated public API; everything else lives in modules starting with ``_``. Every type in a
+public signature is exported here (``Clock``, ``Transport``, ``Request``, ``Response``,
+``Identity``, ``KeyCover``, the seed's input types), and every error of the
+one tree.
 """
 
 from consul_streams import ops as ops  # the operators, as consul_streams.ops
 from consul_streams._client import Consul
+from consul_streams._clock import Clock, MonotonicClock, VirtualClock
 from consul_streams._health import Health, HealthMonitor
-from consul_streams._query import BlockingMode, Query
+from consul_streams._identity import Identity
+from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
+from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import (
     BadRequest,
     ClientClosed,
+    ConfigError,
     Conflict,
     ConnectError,
     ConsulError,
     DecodeError,
     HTTPError,
     InvalidArgument,
+    LockLost,
     MethodNotAllowed,
+    NoHealthyInstances,
     NotFound,
     PermissionDenied,
     RateLimited,
     ReadTimeout,
     RequestTooLarge,
+    SemaphoreConflict,
     ServerError,
     TransportError,
 )
@@ -29,16 +39,22 @@ from consul_streams.typing import (
     AgentService,
     Blocking,
     CatalogService,
+    Collection,
+    CollectionMeta,
     Consistency,
     Duration,
     Event,
     Filter,
     HealthCheck,
     KVEntry,
+    Mapping,
+    MappingMeta,
     Meta,
     Node,
+    Object,
     ObjectID,
     ObjectIndex,
+    ObjectMeta,
     Payload,
     ServiceEntry,
     Session,
@@ -47,7 +63,14 @@ from consul_streams.typing import (
     TxnResult,
     Weights,
 )
-from consul_streams.watch import Backoff, RateLimit, WatchStats, WatchStream, watch
+from consul_streams.watch import (
+    Backoff,
+    RateLimit,
+    WatchIterator,
+    WatchStats,
+    WatchStream,
+    watch,
+)
 
 __all__ = [
     "AgentService",
@@ -57,6 +80,10 @@ __all__ = [
     "BlockingMode",
     "CatalogService",
     "ClientClosed",
+    "Clock",
+    "Collection",
+    "CollectionMeta",
+    "ConfigError",
     "Conflict",
     "ConnectError",
     "Consistency",
@@ -70,28 +97,44 @@ __all__ = [
     "Health",
     "HealthCheck",
     "HealthMonitor",
+    "Identity",
     "InvalidArgument",
     "KVEntry",
+    "KeyCover",
+    "LockLost",
+    "Mapping",
+    "MappingMeta",
     "Meta",
     "MethodNotAllowed",
+    "MonotonicClock",
+    "NoHealthyInstances",
     "Node",
     "NotFound",
+    "Object",
     "ObjectID",
     "ObjectIndex",
+    "ObjectMeta",
     "Payload",
     "PermissionDenied",
     "Query",
     "RateLimit",
     "RateLimited",
     "ReadTimeout",
+    "Request",
     "RequestTooLarge",
+    "Response",
+    "SemaphoreConflict",
     "ServerError",
     "ServiceEntry",
     "Session",
+    "Transport",
     "TransportError",
     "TxnError",
     "TxnResponse",
     "TxnResult",
+    "VirtualClock",
+    "WatchEngine",
+    "WatchIterator",
     "WatchStats",
     "WatchStream",
     "Weights",

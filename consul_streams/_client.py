@@ -12,6 +12,7 @@ import aiohttp
 
 from consul_streams._budget import DEFAULT_MIN_HOLD, check_min_hold, slots_for
 from consul_streams._config import PathArg, resolve_settings
+from consul_streams._query import Transport
 from consul_streams._transport import COMPRESSIONS, AiohttpTransport, Compression
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
@@ -43,6 +44,11 @@ class Consul:
     ``compression``: ``"auto"`` (default) asks a local agent (loopback, unix socket) for plain
     bodies, since inflating costs more CPU than loopback bytes, and a remote one for gzip;
     ``"gzip"`` or ``"identity"`` force one.
+
+    ``transport``: send requests through this :class:`~consul_streams.Transport` instead of
+    aiohttp (``consul_streams.testing.MockTransport(handler)`` in unit tests); the client
+    closes it in :meth:`aclose`.
+
     ``min_hold``: how long a long-poll holds its slot before a watch waiting for one may take
     it (when there are more watches than long-poll slots; a Duration, default 1s).
 
@@ -73,7 +79,17 @@ class Consul:
         compression: Compression = "auto",
         environ: Mapping[str, str] | None = None,
         min_hold: Duration = DEFAULT_MIN_HOLD,
+        transport: Transport | None = None,
     ) -> None:
+        if transport is not None:
+            if not (callable(getattr(transport, "send", None)) and hasattr(transport, "identity")):
+                raise InvalidArgument(
+                    "transport",
+                    "expected a Transport (send(), identity), e.g. "
+                    f"consul_streams.testing.MockTransport; got {type(transport).__name__}",
+                )
+            if session is not None:
+                raise InvalidArgument("session", "cannot be given together with transport=")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidArgument(
                 "session",
@@ -105,7 +121,7 @@ class Consul:
         self.datacenter: str | None = settings.datacenter
         self.consistency: Consistency = settings.consistency
         self.timeout: float = settings.timeout
-        self.transport = AiohttpTransport(
+        self.transport: Transport = transport or AiohttpTransport(
             settings.address,
             token=settings.token,
             datacenter=settings.datacenter,
@@ -150,8 +166,11 @@ class Consul:
         """
         engine = self._engine
         if engine is None:
+            # A transport= without a connection cap (a MockTransport may have none) gets no
+            # long-poll budget.
+            cap = getattr(self.transport, "max_connections", None)
             engine = self._engine = WatchEngine(
-                slots=slots_for(self.transport.max_connections),
+                slots=None if cap is None else slots_for(cap),
                 min_hold=self._min_hold,
                 name=f"watch engine of {self!r}",
             )
@@ -159,15 +178,17 @@ class Consul:
 
     @property
     def closed(self) -> bool:
-        return self.transport.closed
+        return bool(getattr(self.transport, "closed", False))
 
     async def aclose(self) -> None:
         """End this client's watches (:class:`ClientClosed`), then close the HTTP session it
-        created (a caller's session stays open)."""
+        created (a caller's session stays open), or the ``transport=`` given."""
         try:
             await self.engine.aclose()
         finally:
-            await self.transport.aclose()
+            aclose = getattr(self.transport, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def __aenter__(self) -> Consul:
         return self
@@ -181,13 +202,13 @@ class Consul:
         await self.aclose()
 
     def __repr__(self) -> str:
-        token = "set" if self.transport.has_token else "none"
+        token = "set" if getattr(self.transport, "has_token", False) else "none"
         return f"<Consul {self.address} dc={self.datacenter!r} token={token}>"
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         # Warn, never close: closing needs the loop, which may be gone or another one.
         transport = self.__dict__.get("transport")
-        if transport is not None and transport.owns_open_session:
+        if transport is not None and getattr(transport, "owns_open_session", False):
             _warn(
                 f"unclosed {self!r}: use 'async with Consul(...)' or 'await consul.aclose()'",
                 ResourceWarning,

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consul_streams._address import DEFAULT_ADDRESS, Address, parse_address
+from consul_streams._parse import parse_bool, parse_int
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import Consistency, parse_consistency, parse_duration
 
@@ -202,14 +203,9 @@ def resolve_settings(
     seconds = parse_duration(timeout, "timeout")
     if seconds <= 0:
         raise InvalidArgument("timeout", f"must be more than 0 seconds; got {timeout!r}")
-    if (
-        isinstance(max_connections, bool)
-        or not isinstance(max_connections, int)
-        or max_connections < 1
-    ):
-        raise InvalidArgument("max_connections", f"expected an int >= 1; got {max_connections!r}")
-    if verify is not None and not isinstance(verify, bool):
-        raise InvalidArgument("verify", f"expected True, False or None; got {verify!r}")
+    max_connections = parse_int(max_connections, "max_connections", minimum=1)
+    if verify is not None:
+        verify = parse_bool(verify, "verify")
     if verify is None:
         env_verify = _env_bool(environ, "CONSUL_HTTP_SSL_VERIFY")
         verify = True if env_verify is None else env_verify

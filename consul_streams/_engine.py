@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
@@ -23,10 +23,16 @@ from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
 
-if TYPE_CHECKING:
-    from consul_streams._cover import PrefixCover
-
-__all__ = ["Backoff", "PollConfig", "Poller", "RateLimit", "Round", "TokenBucket", "WatchStats"]
+__all__ = [
+    "Backoff",
+    "Cover",
+    "PollConfig",
+    "Poller",
+    "RateLimit",
+    "Round",
+    "TokenBucket",
+    "WatchStats",
+]
 
 log = logging.getLogger("consul_streams.watch")
 
@@ -159,6 +165,13 @@ class Round:
     changed: bool
 
 
+class Cover(Protocol):
+    """What a Poller asks of the engine's prefix cover (``_cover.PrefixCover``), which sits
+    above it: whether a poll of ``query`` may wait for a slot passively."""
+
+    def accepts(self, query: Query[Any]) -> bool: ...
+
+
 class Poller:
     """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
 
@@ -167,7 +180,7 @@ class Poller:
         query: Query[Any],
         config: PollConfig,
         budget: LongPollBudget | None = None,
-        cover: PrefixCover | None = None,
+        cover: Cover | None = None,
     ) -> None:
         """``budget``: the owning engine's long-poll budget (None: long-polls are not limited);
         ``cover``: its prefix cover, which serves this poll while it waits for a slot."""
@@ -325,7 +338,8 @@ class Poller:
             if self._failures:
                 self._failure_log.recovered()
             self._failures = 0
-            self.health.recovered()
+            if not self.health.health.ok:  # the hot path allocates nothing
+                self.health.recovered()
             self.stats.last_contact = meta.last_contact
             self._thread(meta)
             changed = self._previous is None or self._previous[0] != value

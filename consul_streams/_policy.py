@@ -11,7 +11,8 @@ no answer within the deadline (incl. a trickle)    yes        ``ReadTimeout``
 5xx                                                yes        ``ServerError``
 2xx body that does not decode, truncated body      yes        ``DecodeError`` / ``ConnectError``
 2xx blocking read without ``X-Consul-Index``       yes        ``DecodeError``
-400 bad filter or parameter                        no         ``BadRequest``
+400 bad filter or parameter, and Consul's 500     no         ``BadRequest``
+"Failed to create boolean expression evaluator"
 403 token missing, unknown or without permission   no         ``PermissionDenied``
 404 unknown endpoint                               no         ``NotFound``
 other 4xx (405, 409, 413, ...)                     no         ``HTTPError`` subclasses

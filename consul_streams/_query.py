@@ -11,13 +11,11 @@ import enum
 import functools
 from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from consul_streams._identity import Identity
 from consul_streams._rules import format_go_duration, read_timeout_for_wait
 from consul_streams.typing import Meta
-
-if TYPE_CHECKING:  # the engine sits above Query; a Query only carries a reference to it
-    from consul_streams._watch_engine import WatchEngine
 
 __all__ = ["BlockingMode", "KeyCover", "Query", "Request", "Response", "Transport"]
 
@@ -147,9 +145,13 @@ class Query(Generic[T]):
     #: seconds added to the derived read timeout; None: the transport's default timeout.
     timeout_slack: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: how the value splits into named items (what ``ops.diff``/``ops.match`` key by)
+    identity: Identity | None = None
     #: the watch engine of the client that built this Query (its shared polls and long-poll
     #: budget); None for a Query built on a bare transport: each watch of it polls on its own.
-    engine: WatchEngine | None = field(default=None, repr=False)
+    #: Typed ``object``: the engine sits above Query, which must not import it even for types
+    #: (tests/test_imports.py); ``watch()`` checks it is a ``WatchEngine``.
+    engine: object | None = field(default=None, repr=False)
     #: set by single-key KV reads: lets the engine watch the key through a prefix read
     cover: KeyCover | None = None
 

@@ -8,7 +8,11 @@
     ├── TransportError                        the request did not get an HTTP answer
     │   ├── ConnectError                      could not connect / connection reset
     │   └── ReadTimeout (also TimeoutError)   no answer within the read timeout
-    ├── DecodeError                           an answer we could not decode (retried)
+    ├── DecodeError                           an answer or KV value we could not decode (retried)
+    ├── ConfigError                           a config value failed to decode or validate
+    ├── LockLost                              a held lock or semaphore slot was lost
+    ├── NoHealthyInstances                    a service has no instance to pick
+    ├── SemaphoreConflict                     a semaphore prefix is used another way
     └── HTTPError                             an HTTP answer with an error status
         ├── BadRequest            400
         ├── PermissionDenied      403
@@ -33,18 +37,22 @@ from typing import Any, ClassVar
 __all__ = [
     "BadRequest",
     "ClientClosed",
+    "ConfigError",
     "Conflict",
     "ConnectError",
     "ConsulError",
     "DecodeError",
     "HTTPError",
     "InvalidArgument",
+    "LockLost",
     "MethodNotAllowed",
+    "NoHealthyInstances",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
     "ReadTimeout",
     "RequestTooLarge",
+    "SemaphoreConflict",
     "ServerError",
     "TransportError",
     "redact_url",
@@ -173,3 +181,41 @@ class ServerError(HTTPError):
     """5xx: the agent or server failed; usually transient."""
 
     retriable = True
+
+
+# Raised by the recipes (config, discovery, locks); defined here so the tree is one.
+
+
+class ConfigError(ConsulError):
+    """A configuration value could not be decoded, assembled or validated.
+
+    ``key`` names the KV key at fault when one is known (``None`` for validation errors of the
+    whole document). The last good configuration stays in place when this is raised.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class LockLost(ConsulError):
+    """A lock (or semaphore slot) was lost while held: the session was invalidated, or the
+    key was released, deleted or taken by another session."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"lock on {key!r} lost: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class NoHealthyInstances(ConsulError):
+    """No instance of the service is healthy (passing, or warning with a non-zero weight)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"no healthy instance of service {service!r}")
+        self.service = service
+
+
+class SemaphoreConflict(ConsulError):
+    """The prefix is used in a way that does not match this semaphore (another limit, or the
+    ``.lock`` key is not a semaphore document)."""

@@ -1,9 +1,12 @@
 """The seed's polymorphic input types, their parsers, and :class:`Meta`.
 
+``Mapping`` here is the seed's name for a JSON object (``dict[str, Any]``); the ABC is imported
+as ``_Mapping``.
+
 Loose at the edge, strict inside: public methods accept the forms named by the aliases below
 (``"2m30s"``, ``timedelta``, ``{"Index": 7}``, ``(meta, "10s")``) and normalise them once with
-the ``parse_*`` functions, which raise :class:`~consul_streams.exceptions.InvalidArgument`
-naming the parameter and the accepted forms.
+the ``parse_*`` functions (owned by ``_parse.py``, re-exported here), which raise
+:class:`~consul_streams.exceptions.InvalidArgument` naming the parameter and the accepted forms.
 
 ``Payload`` decision: ``str`` is accepted and UTF-8 encoded, because KV values and event
 payloads are usually text; ``bytes``, ``bytearray`` and ``memoryview`` pass through as bytes.
@@ -11,7 +14,6 @@ payloads are usually text; ``bytes``, ``bytearray`` and ``memoryview`` pass thro
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from collections.abc import Mapping as _Mapping
@@ -20,7 +22,19 @@ from typing import Any, Literal, TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from consul_streams._rules import parse_go_duration
+from consul_streams._parse import (
+    _show,
+    parse_blocking,
+    parse_bool,
+    parse_consistency,
+    parse_duration,
+    parse_filter,
+    parse_hash_blocking,
+    parse_id,
+    parse_index,
+    parse_payload,
+    parse_timedelta,
+)
 from consul_streams._shapes import (
     AgentService,
     CatalogService,
@@ -65,6 +79,7 @@ __all__ = [
     "TxnResult",
     "Weights",
     "parse_blocking",
+    "parse_bool",
     "parse_consistency",
     "parse_duration",
     "parse_filter",
@@ -121,7 +136,7 @@ class Meta(_Mapping[str, object]):
     def __init__(
         self,
         *,
-        index: int = 0,
+        index: ObjectIndex = 0,
         known_leader: bool = False,
         last_contact: timedelta | float = timedelta(0),
         content_hash: str | None = None,
@@ -134,8 +149,8 @@ class Meta(_Mapping[str, object]):
     ) -> None:
         data: dict[str, object] = {
             "Index": parse_index(index, "index"),
-            "KnownLeader": _check_bool(known_leader, "known_leader"),
-            "LastContact": _as_timedelta(last_contact, "last_contact"),
+            "KnownLeader": parse_bool(known_leader, "known_leader"),
+            "LastContact": parse_timedelta(last_contact, "last_contact"),
         }
         optional: dict[str, object] = {
             "ContentHash": content_hash,
@@ -150,10 +165,10 @@ class Meta(_Mapping[str, object]):
                     raise InvalidArgument(_KEYWORDS[key], f"expected a str, got {_show(value)}")
                 data[key] = value
         if results_filtered_by_acls is not None:
-            flag = _check_bool(results_filtered_by_acls, "results_filtered_by_acls")
+            flag = parse_bool(results_filtered_by_acls, "results_filtered_by_acls")
             data["ResultsFilteredByACLs"] = flag
         if age is not None:
-            data["Age"] = _as_timedelta(age, "age")
+            data["Age"] = parse_timedelta(age, "age")
         self._data = data
         self._index_present = True
 
@@ -278,158 +293,3 @@ Consistency: TypeAlias = Literal["default", "consistent", "stale"]
 Duration: TypeAlias = str | timedelta | int | float
 Blocking: TypeAlias = ObjectIndex | tuple[ObjectIndex, Duration | None]
 Payload: TypeAlias = bytes | bytearray | memoryview | str
-
-_INDEX_FORMS = "an int >= 0, a decimal string, a mapping with an 'Index' key, or a Meta"
-_DURATION_FORMS = (
-    "a Go duration string ('10s', '5m', '2m30s', '1.5h', '300ms'), a timedelta, "
-    "or seconds as an int or float"
-)
-_CONSISTENCY_FORMS = ("default", "consistent", "stale")
-
-
-def _show(value: object) -> str:
-    """A short description of a rejected value (type and a truncated repr)."""
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-def _check_bool(value: object, parameter: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgument(parameter, f"expected True or False, got {_show(value)}")
-    return value
-
-
-def _as_timedelta(value: object, parameter: str) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    return timedelta(seconds=parse_duration(value, parameter))
-
-
-def parse_index(value: object, parameter: str = "index") -> int:
-    """Normalise an :data:`ObjectIndex` to an int in Consul's uint64 range."""
-    if isinstance(value, Meta):
-        return value.index
-    if isinstance(value, _Mapping) and "Index" in value:
-        inner = value["Index"]
-        if isinstance(inner, (int, str)):
-            return parse_index(inner, parameter)
-    elif isinstance(value, str):
-        # Go's ParseUint: ASCII digits only, no sign, leading zeros fine.
-        if value.isascii() and value.isdigit() and int(value) <= _UINT64_MAX:
-            return int(value)
-    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _UINT64_MAX:
-        return value
-    raise InvalidArgument(parameter, f"expected {_INDEX_FORMS}; got {_show(value)}")
-
-
-def parse_id(value: object, parameter: str) -> str:
-    """Normalise an :data:`ObjectID` (a non-empty str or a mapping with an ``ID``) to a str."""
-    candidate = value["ID"] if isinstance(value, _Mapping) and "ID" in value else value
-    if isinstance(candidate, str) and candidate:
-        return candidate
-    raise InvalidArgument(
-        parameter, f"expected a non-empty str or a mapping with an 'ID' key; got {_show(value)}"
-    )
-
-
-def parse_duration(value: object, parameter: str, *, allow_negative: bool = False) -> float:
-    """Normalise a :data:`Duration` to seconds; negatives only with ``allow_negative``."""
-    seconds: float
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            raise InvalidArgument(parameter, f"expected a finite duration; got {_show(value)}")
-    elif isinstance(value, str):
-        try:
-            seconds = parse_go_duration(value)
-        except ValueError:
-            raise InvalidArgument(
-                parameter, f"expected {_DURATION_FORMS}; got {_show(value)}"
-            ) from None
-    else:
-        raise InvalidArgument(parameter, f"expected {_DURATION_FORMS}; got {_show(value)}")
-    if seconds < 0 and not allow_negative:
-        raise InvalidArgument(parameter, f"must not be negative; got {_show(value)}")
-    return seconds
-
-
-def parse_blocking(value: object, parameter: str = "watch") -> tuple[int, float | None]:
-    """Normalise a :data:`Blocking` seed to ``(index, wait_seconds_or_None)``.
-
-    Accepts an :data:`ObjectIndex` (including a :class:`Meta`) or a 2-tuple
-    ``(index, wait)`` whose wait is a :data:`Duration` or None (the server default).
-    """
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise InvalidArgument(
-                parameter, f"expected {_INDEX_FORMS}, or a tuple (index, wait); got {_show(value)}"
-            )
-        index, wait = value
-        parsed_wait = None if wait is None else parse_duration(wait, f"{parameter} wait")
-        return parse_index(index, parameter), parsed_wait
-    return parse_index(value, parameter), None
-
-
-def parse_hash_blocking(value: object, parameter: str = "watch") -> tuple[str, float | None]:
-    """Like :func:`parse_blocking` for hash-blocking endpoints: ``(content_hash, wait)``.
-
-    Accepts a hash string, a :class:`Meta` carrying ``ContentHash``, or a 2-tuple
-    ``(hash_or_meta, wait)``.
-    """
-    forms = "a content hash str, a Meta with a ContentHash, or a tuple (hash, wait)"
-    wait: float | None = None
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise InvalidArgument(parameter, f"expected {forms}; got {_show(value)}")
-        value, raw_wait = value
-        wait = None if raw_wait is None else parse_duration(raw_wait, f"{parameter} wait")
-    digest = value.content_hash if isinstance(value, Meta) else value
-    if isinstance(digest, str) and digest:
-        return digest, wait
-    raise InvalidArgument(parameter, f"expected {forms}; got {_show(value)}")
-
-
-def parse_consistency(value: object, parameter: str = "consistency") -> Consistency:
-    """Check a :data:`Consistency` mode: ``"default"``, ``"consistent"`` or ``"stale"``."""
-    if value == "default" and isinstance(value, str):
-        return "default"
-    if value == "consistent" and isinstance(value, str):
-        return "consistent"
-    if value == "stale" and isinstance(value, str):
-        return "stale"
-    raise InvalidArgument(
-        parameter, f"expected one of {', '.join(map(repr, _CONSISTENCY_FORMS))}; got {_show(value)}"
-    )
-
-
-def parse_filter(value: object, parameter: str) -> re.Pattern[str]:
-    """Normalise a :data:`Filter` (a regex string or a compiled str pattern) to a pattern."""
-    if isinstance(value, re.Pattern):
-        if isinstance(value.pattern, str):
-            return value
-    elif isinstance(value, str):
-        try:
-            return re.compile(value)
-        except re.error as exc:
-            raise InvalidArgument(parameter, f"invalid regular expression: {exc}") from None
-    raise InvalidArgument(
-        parameter,
-        f"expected a regular expression str or a compiled str pattern; got {_show(value)}",
-    )
-
-
-def parse_payload(value: object, parameter: str) -> bytes:
-    """Normalise a :data:`Payload` to bytes (a str is UTF-8 encoded)."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise InvalidArgument(
-        parameter, f"expected bytes, bytearray, memoryview or str; got {_show(value)}"
-    )

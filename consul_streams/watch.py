@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -23,14 +22,24 @@ from aiostream.core import Stream, Streamer
 from consul_streams._clock import Clock, MonotonicClock
 from consul_streams._engine import Backoff, PollConfig, RateLimit, Round, WatchStats
 from consul_streams._health import Health, HealthMonitor
+from consul_streams._identity import Identity
+from consul_streams._parse import parse_bool, parse_wait
 from consul_streams._query import BlockingMode, Query
-from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT, parse_go_duration
+from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT
 from consul_streams._share import Subscription
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import ConsulError, InvalidArgument
-from consul_streams.typing import Meta
+from consul_streams.typing import Duration, Meta
 
-__all__ = ["DEFAULT_RATE_LIMIT", "Backoff", "RateLimit", "WatchStats", "WatchStream", "watch"]
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "Backoff",
+    "RateLimit",
+    "WatchIterator",
+    "WatchStats",
+    "WatchStream",
+    "watch",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("consul_streams.watch")
@@ -39,27 +48,6 @@ log = logging.getLogger("consul_streams.watch")
 DEFAULT_RATE_LIMIT = RateLimit()
 DEFAULT_BACKOFF = Backoff()
 _SKIP = object()
-
-
-def _parse_wait(value: object) -> float:
-    """A blocking wait in seconds: Go duration string, timedelta or number, in (0, 10m]."""
-    accepted = 'a Go duration ("30s", "5m"), a timedelta or seconds as a number, in (0, 10m]'
-    seconds: float
-    if isinstance(value, str):
-        try:
-            seconds = parse_go_duration(value)
-        except ValueError:
-            raise InvalidArgument("wait", f"expected {accepted}, got {value!r}") from None
-    elif isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise InvalidArgument("wait", f"expected {accepted}, got {value!r}")
-    # wait <= 0 would mean "server default" to Consul and > 10m is clamped: refuse both.
-    if not 0 < seconds <= MAX_WAIT:
-        raise InvalidArgument("wait", f"expected {accepted}, got {value!r}")
-    return seconds
 
 
 class _Consumer:
@@ -128,7 +116,7 @@ class _Consumer:
     async def run(self) -> AsyncIterator[tuple[Any, Meta]]:
         stream = self.stream
         engine, own = stream.query.engine, None
-        if engine is None:
+        if not isinstance(engine, WatchEngine):
             # A Query built on a bare transport has no client engine: poll alone, in an
             # engine this iteration owns and closes.
             engine = own = WatchEngine(name=f"watch engine of {stream.query!r}")
@@ -162,9 +150,9 @@ class _Consumer:
                 self.emits += 1
                 yield item, round_.meta
         finally:
-            if unlisten is not None:
-                unlisten()
             try:
+                if unlisten is not None:
+                    unlisten()
                 await sub.aclose()
             finally:
                 if own is not None:
@@ -181,24 +169,43 @@ class _Consumer:
         return sub.hub.poller.health.health if sub is not None else Health()
 
 
-class _WatchStreamer(Streamer[T]):
-    """A streamer that is its own context, so plain ``async for`` over a watch is clean.
+class WatchIterator(Streamer[T]):
+    """One iteration of a watch (an aiostream ``Streamer``) that is its own context, so plain
+    ``async for`` over a watch is clean; ``stats`` counts this iteration.
 
     aiostream warns when a streamer is iterated outside ``async with``; for a watch, iterating
-    is the context: the poll starts with the first item and stops when the iterator is closed
+    is the context: the first ``anext()`` enters it (through aiostream's public
+    ``__aenter__``), the poll starts with the first item and stops when the iterator is closed
     or garbage-collected (breaking out of ``async for``).
     """
 
     def __init__(self, aiterator: AsyncIterator[T], consumer: _Consumer) -> None:
         super().__init__(aiterator)
-        self._state = self._RUNNING
         self._consumer = consumer
+        self._entered = False
+        self._closed = False
 
-    async def __aenter__(self) -> _WatchStreamer[T]:
-        if self._state == self._FINISHED:
+    async def __aenter__(self) -> WatchIterator[T]:
+        if self._closed:
             raise RuntimeError("this watch iterator is closed and cannot be iterated")
-        self._state = self._RUNNING
+        if not self._entered:
+            self._entered = True
+            await super().__aenter__()
         return self
+
+    async def __aexit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        self._closed = True
+        return await super().__aexit__(typ, value, traceback)
+
+    async def __anext__(self) -> T:
+        if not self._entered:
+            await self.__aenter__()
+        return await super().__anext__()
 
     @property
     def stats(self) -> WatchStats:
@@ -244,25 +251,25 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         self.share = share
         self.events = events
         self._consumer: _Consumer | None = None
-        self._entered: _WatchStreamer[tuple[T, Meta]] | None = None
+        self._entered: WatchIterator[tuple[T, Meta]] | None = None
         super().__init__(self._factory)
 
     def _factory(self) -> AsyncIterator[tuple[T, Meta]]:
         return _Consumer(self).run()
 
-    def _streamer(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def _streamer(self) -> WatchIterator[tuple[T, Meta]]:
         # Not next(self._generator): aiostream keeps the first iterator referenced from the
         # stream until the next iteration, which would delay closing a watch left by `break`.
         consumer = self._consumer = _Consumer(self)
-        return _WatchStreamer(consumer.run(), consumer)
+        return WatchIterator(consumer.run(), consumer)
 
-    def __aiter__(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def __aiter__(self) -> WatchIterator[tuple[T, Meta]]:
         return self._streamer()
 
-    def stream(self) -> _WatchStreamer[tuple[T, Meta]]:
+    def stream(self) -> WatchIterator[tuple[T, Meta]]:
         return self._streamer()
 
-    async def __aenter__(self) -> _WatchStreamer[tuple[T, Meta]]:  # type: ignore[override]
+    async def __aenter__(self) -> WatchIterator[tuple[T, Meta]]:  # type: ignore[override]
         if self._entered is not None:
             raise RuntimeError("this watch is already open; iterate it or watch() again")
         self._entered = self._streamer()
@@ -278,6 +285,11 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         entered, self._entered = self._entered, None
         if entered is not None:
             await entered.__aexit__(typ, value, traceback)
+
+    @property
+    def identity(self) -> Identity | None:
+        """How the watched value splits into named items (the Query's declaration)."""
+        return self.query.identity
 
     @property
     def stats(self) -> WatchStats:
@@ -296,7 +308,7 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
 def watch(
     query: Query[T],
     *,
-    wait: str | float | timedelta | None = None,
+    wait: Duration | None = None,
     initial: bool = True,
     heartbeat: bool = False,
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
@@ -335,10 +347,9 @@ def watch(
         wait_s = query.wait if query.wait and query.wait > 0 else DEFAULT_WAIT
         wait_s = min(wait_s, MAX_WAIT)
     else:
-        wait_s = _parse_wait(wait)
+        wait_s = parse_wait(wait)
     for name, flag in (("initial", initial), ("heartbeat", heartbeat), ("share", share)):
-        if not isinstance(flag, bool):
-            raise InvalidArgument(name, f"expected True or False, got {flag!r}")
+        parse_bool(flag, name)
     if rate_limit is not None and not isinstance(rate_limit, RateLimit):
         raise InvalidArgument(
             "rate_limit", f"expected RateLimit(burst=, per_second=) or None, got {rate_limit!r}"

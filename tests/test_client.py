@@ -19,6 +19,7 @@ from _stub_agent import StubAgent, mutual_tls_server_context, self_signed
 
 from consul_streams import Consul
 from consul_streams._config import resolve_settings
+from consul_streams._transport import AiohttpTransport
 from consul_streams.endpoints import KV, Agent, Catalog, Events, Health, Sessions, Status, Txn
 from consul_streams.exceptions import ConnectError, InvalidArgument, PermissionDenied
 
@@ -393,6 +394,7 @@ def test_endpoint_attributes_share_the_transport() -> None:
 async def test_async_with_closes_the_owned_session(agent: StubAgent) -> None:
     async with Consul(agent.address, environ={}) as client:
         await client.status.peers()
+        assert isinstance(client.transport, AiohttpTransport)
         assert client.transport.owns_open_session
     assert client.closed
     assert not client.transport.owns_open_session
@@ -411,6 +413,7 @@ async def test_an_unclosed_client_warns_on_collection(agent: StubAgent) -> None:
     client = Consul(agent.address, environ={})
     await client.status.peers()
     transport = client.transport
+    assert isinstance(transport, AiohttpTransport)
     del client  # the endpoints refer back to the client: only the collector frees it
     with pytest.warns(ResourceWarning, match=r"unclosed <Consul .*aclose"):
         gc.collect()

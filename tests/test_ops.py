@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from aiostream import stream
 
-from consul_streams import ops
-from consul_streams._ops_items import compute_diff, diff_keyed, keyed
+from consul_streams import _identity, ops
+from consul_streams._diff import diff_keyed, keyed
+from consul_streams._identity import Identity
+from consul_streams._ops_support import OpStream
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.ops import Diff
 from consul_streams.typing import Meta
 
 
-async def run(items: list[Any], *pipes: Any) -> list[Any]:
-    xs = stream.iterate(items)
+async def run(items: list[Any], *pipes: Any, identity: Identity | None = None) -> list[Any]:
+    """Pipe ``items`` through ``pipes``; ``identity`` is what a watched Query would declare."""
+    xs: Any = (
+        OpStream(lambda: stream.iterate(items), identity) if identity else stream.iterate(items)
+    )
     for p in pipes:
         xs = xs | p
     return await asyncio.wait_for(stream.list(xs), 2.0)
@@ -112,7 +116,8 @@ def test_distinct_and_diff_reject_a_non_callable_key() -> None:
 async def test_diff_first_result_is_all_added_then_changes() -> None:
     one = [kv("a", b"1", 1), kv("b", b"1", 2)]
     two = [kv("a", b"2", 3), kv("c", b"1", 4)]
-    out = await run([(one, Meta(index=2)), (one, Meta(index=2)), (two, Meta(index=4))], ops.diff())
+    rounds = [(one, Meta(index=2)), (one, Meta(index=2)), (two, Meta(index=4))]
+    out = await run(rounds, ops.diff(), identity=_identity.KV_ENTRIES)
     assert len(out) == 2  # the unchanged second result emits nothing
     (d1, m1), (d2, m2) = out
     assert d1 == Diff(added=one)
@@ -124,48 +129,65 @@ async def test_diff_first_result_is_all_added_then_changes() -> None:
 
 
 async def test_diff_first_empty_result_is_emitted_and_none_is_empty() -> None:
-    out = await run([None, [kv("a")]], ops.diff())
+    out = await run([None, [kv("a")]], ops.diff(), identity=_identity.KV_ENTRIES)
     assert out == [Diff(), Diff(added=[kv("a")])]
     assert not out[0]
     assert out[1]
 
 
-async def test_diff_natural_ids_of_health_entries_and_mappings() -> None:
+async def test_diff_keys_health_entries_by_node_and_service_id_and_mappings_by_key() -> None:
     a = [health("n1", "web1"), health("n2", "web1")]
     b = [health("n2", "web1")]
-    [_, d] = await run([a, b], ops.diff())
+    [_, d] = await run([a, b], ops.diff(), identity=_identity.HEALTH_ENTRIES)
     assert d.removed == [a[0]]  # same service ID on another node is another instance
     [_, d] = await run([{"web": ["v1"]}, {"web": ["v2"], "db": []}], ops.diff())
     assert d.added == [("db", [])]
     assert d.changed == [(("web", ["v1"]), ("web", ["v2"]))]
 
 
-def test_natural_id_rules() -> None:
-    assert ops.natural_id(kv("k")) == "k"
-    assert ops.natural_id({"Node": "n1", "ServiceID": "s1", "ServiceName": "s"}) == ("n1", "s1")
-    assert ops.natural_id({"Node": "n1", "CheckID": "c1"}) == ("n1", "c1")
-    assert ops.natural_id({"ID": "e1", "Name": "deploy"}) == "e1"
-    assert ops.natural_id({"Node": "n1", "Address": "x"}) == "n1"
-    assert ops.natural_id("app/") == "app/"
-    with pytest.raises(TypeError):
-        ops.natural_id(3)
+async def test_diff_of_a_mapping_whose_keys_look_like_fields() -> None:
+    """A service named ``Key`` or ``ID`` is a key of the mapping, not one object's field."""
+    rounds = [{"Key": [], "ID": ["x"]}, {"Key": ["y"], "ID": ["x"]}]
+    [first, second] = await run(rounds, ops.diff(), identity=_identity.MAPPING)
+    assert first.added == [("Key", []), ("ID", ["x"])]
+    assert second.changed == [(("Key", []), ("Key", ["y"]))]
 
 
-def test_natural_id_of_mappings_that_are_not_dicts() -> None:
-    """The plain-dict fast path must not change what other Mappings give."""
-    assert ops.natural_id(MappingProxyType(kv("k"))) == "k"
-    assert ops.natural_id(MappingProxyType({"Node": "n1", "CheckID": "c"})) == ("n1", "c")
-    with pytest.raises(TypeError, match="pass key="):
-        ops.natural_id(Meta(index=3))  # a Mapping without an identity field
-    assert ops.natural_id({"Key": "k", "ID": "i", "Node": "n"}) == "k"
+async def test_diff_kv_changes_follow_modify_index() -> None:
+    """KV declares ModifyIndex as its version: the index changes whenever the entry does."""
+    rounds = [[kv("a", b"1", 5)], [kv("a", b"1", 5)], [kv("a", b"1", 9)]]
+    out = await run(rounds, ops.diff(), identity=_identity.KV_ENTRIES)
+    assert len(out) == 2
+    assert out[1].changed == [(kv("a", b"1", 5), kv("a", b"1", 9))]
 
 
-def test_compute_diff_matches_keyed_diff() -> None:
-    old = [kv("a", b"1"), kv("b"), kv("a", b"2")]  # a repeated key: the later item wins
-    new = [kv("c"), kv("a", b"3"), kv("b")]
-    d = compute_diff(old, new, ops.natural_id)
-    assert d == Diff(added=[kv("c")], changed=[(kv("a", b"2"), kv("a", b"3"))])
-    assert diff_keyed(keyed(old, ops.natural_id), keyed(new, ops.natural_id)) == d
+async def test_diff_without_a_declared_identity_does_not_guess_fields() -> None:
+    with pytest.raises(TypeError, match="key="):
+        await run([[kv("a")]], ops.diff())
+    [d] = await run([[kv("a")]], ops.diff(key=lambda e: e["Key"]))
+    assert d.added == [kv("a")]
+
+
+def test_declared_identities_key_items_as_consul_names_them() -> None:
+    assert _identity.KV_ENTRIES.key_of(kv("k")) == "k"
+    catalog = {"Node": "n1", "ServiceID": "s1", "ServiceName": "s"}
+    assert _identity.CATALOG_SERVICES.key_of(catalog) == ("n1", "s1")
+    assert _identity.CATALOG_SERVICES.name_of(catalog) == "s"
+    assert _identity.CHECKS.key_of({"Node": "n1", "CheckID": "c1"}) == ("n1", "c1")
+    assert _identity.EVENTS.key_of({"ID": "e1", "Name": "deploy"}) == "e1"
+    assert _identity.NODES.key_of({"Node": "n1", "Address": "x"}) == "n1"
+    assert _identity.STRINGS.key_of("app/") == "app/"
+    assert _identity.HEALTH_ENTRIES.key_of(health("n1", "w1")) == ("n1", "w1")
+    assert _identity.MAPPING.items({"ID": [], "Key": []}) == [("ID", []), ("Key", [])]
+    assert _identity.KV_ENTRY.items(None) == []
+
+
+def test_keyed_diff_a_repeated_key_keeps_the_later_item() -> None:
+    old = [kv("a", b"1", 1), kv("b"), kv("a", b"2", 2)]
+    new = [kv("c"), kv("a", b"3", 3), kv("b")]
+    ident = _identity.KV_ENTRIES
+    d = diff_keyed(keyed(old, ident), keyed(new, ident), ident)
+    assert d == Diff(added=[kv("c")], changed=[(kv("a", b"2", 2), kv("a", b"3", 3))])
 
 
 async def test_diff_keys_each_collection_once() -> None:
@@ -179,6 +201,14 @@ async def test_diff_keys_each_collection_once() -> None:
     out = await run([[1, 2], [2, 3], [3, 4]], ops.diff(key=key))
     assert [(d.added, d.removed) for d in out] == [([1, 2], []), ([3], [1]), ([4], [2])]
     assert len(seen) == 6
+
+
+async def test_diff_key_names_the_pairs_of_a_mapping() -> None:
+    """``key=`` changes how items are named, not how a mapping splits into (key, value) items."""
+    rounds = [{"web": ["v1"]}, {"WEB": ["v1"], "db": []}]
+    [_, d] = await run(rounds, ops.diff(key=lambda pair: pair[0].lower()))
+    assert d.added == [("db", [])]
+    assert d.changed == [(("web", ["v1"]), ("WEB", ["v1"]))]
 
 
 async def test_diff_with_custom_key() -> None:
@@ -215,8 +245,10 @@ def test_decode_unknown_format_fails_at_call_time() -> None:
     assert "json" in str(info.value)
 
 
-async def test_operators_namespace_exposes_the_aiostream_operators() -> None:
-    xs = ops.operators.values(stream.iterate([("a", Meta(index=1))]))
-    assert await asyncio.wait_for(stream.list(xs), 2.0) == ["a"]
-    ys = ops.operators.match.raw(stream.iterate([["a", "b"]]), "b")
-    assert await asyncio.wait_for(stream.list(ys), 2.0) == [["b"]]
+async def test_each_operator_is_a_pipe_over_any_async_iterable() -> None:
+    xs = stream.iterate([("a", Meta(index=1))]) | ops.values()
+    async with xs.stream() as values:
+        assert [x async for x in values] == ["a"]
+    ys = stream.iterate([["a", "b"]]) | ops.match("b")
+    async with ys.stream() as matched:
+        assert [y async for y in matched] == [["b"]]

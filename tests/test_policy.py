@@ -204,3 +204,41 @@ def test_consuls_500_for_a_bad_filter_is_a_bad_request() -> None:
     assert error.status == 500
     other = map_status(500, b"rpc error: No cluster leader", method="GET", url="/", secret=None)
     assert isinstance(other, ServerError)
+
+
+async def test_a_retried_error_is_kept_without_its_frames() -> None:
+    """Health keeps the last error; its traceback (the failed request's frames, connection
+    and buffers) must not live on with it (the reset fault's retention, #11)."""
+    t = FakeTransport()
+    clock = VirtualClock()
+    monitor = HealthMonitor(clock)
+    try:
+        raise OSError("connection reset by peer")
+    except OSError as cause:
+        error = ConnectError("connection failed")
+        error.__cause__ = cause
+    t.push(Reply(error=error))
+    async with fast(kv_query(t), clock=clock, health=monitor) as it:
+        first = asyncio.ensure_future(nxt(it))
+        await within(clock.wait_for_sleepers())
+        kept = monitor.health.last_error
+        assert kept is error
+        assert kept.__traceback__ is None
+        assert kept.__cause__ is not None
+        assert kept.__cause__.__traceback__ is None
+        t.push(Reply("ok", index=2))
+        await clock.advance(30.0)
+        await within(first)
+
+
+async def test_non_blocking_reads_in_a_watch_take_the_shorter_deadline() -> None:
+    """min(client timeout, 10 s): a black-holed non-blocking read does not wait 30 s."""
+    t = FakeTransport()
+    t.timeout = 3.0  # type: ignore[attr-defined]  # the client's default, as the transport has
+    t.push(Reply("a", index=5))
+    async with fast(kv_query(t), wait="30s") as it:
+        await nxt(it)
+        await within(t.wait_requests(2))
+    assert t.requests[0][1] == 3.0  # non-blocking: the client's shorter timeout
+    assert t.requests[1][1] is not None
+    assert t.requests[1][1] > 30 * 17 / 16  # blocking: derived from wait

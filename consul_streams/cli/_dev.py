@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from consul_streams.cli._parser import UsageError
+from consul_streams.cli._errors import UsageError
 
 __all__ = ["add_dev_parser", "run_dev_command"]
 

@@ -6,13 +6,11 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from consul_streams.cli._errors import UsageError
+
 __all__ = ["WATCH_TYPES", "UsageError", "build_parser"]
 
 WATCH_TYPES = ("key", "keyprefix", "services", "nodes", "service", "checks", "event")
-
-
-class UsageError(Exception):
-    """A flag or argument was wrong; reported as one line with exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,7 +8,8 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from consul_streams._rules import MAX_WAIT, parse_go_duration
+from consul_streams._parse import parse_wait
+from consul_streams._rules import parse_go_duration
 from consul_streams.cli._common import connect, render
 from consul_streams.cli._parser import UsageError, print_error
 from consul_streams.exceptions import InvalidArgument
@@ -34,13 +35,14 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 
 def _wait(text: str) -> float:
-    """``--wait``: a blocking wait Consul honours, in (0, 10m]."""
-    seconds = _duration(text, "--wait")
-    # Consul reads a zero wait as "use the default" and caps at 10m; say so instead of
-    # silently watching with a wait the user did not ask for.
-    if seconds is None or not 0 < seconds <= MAX_WAIT:
-        raise UsageError(f"--wait: expected a duration above 0s and at most 10m, got {text!r}")
-    return seconds
+    """``--wait``: a blocking wait Consul honours, in (0, 10m] (the rule of ``watch(wait=)``)."""
+    _duration(text, "--wait")  # the CLI's own message for text that is not a duration
+    try:
+        return parse_wait(text, "--wait")
+    except InvalidArgument:
+        raise UsageError(
+            f"--wait: expected a duration above 0s and at most 10m, got {text!r}"
+        ) from None
 
 
 def check_watch_args(args: argparse.Namespace) -> None:

@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import msgspec
 
+from consul_streams._identity import Identity
+from consul_streams._parse import parse_bool, parse_int
 from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
@@ -85,9 +87,7 @@ def check_text(value: str, parameter: str) -> str:
 
 def check_bool(value: object, parameter: str) -> bool:
     """Return ``value`` if it is a bool; a truthy ``"yes"`` or ``1`` must not pass as True."""
-    if not isinstance(value, bool):
-        raise InvalidArgument(parameter, f"expected True or False, got {value!r}")
-    return value
+    return parse_bool(value, parameter)
 
 
 def path_segment(value: object, parameter: str) -> str:
@@ -98,9 +98,7 @@ def path_segment(value: object, parameter: str) -> str:
 
 def check_uint(value: object, parameter: str) -> int:
     """Return ``value`` if it is an int in Consul's uint64 range (bool rejected)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT64_MAX:
-        raise InvalidArgument(parameter, f"expected an int between 0 and 2**64-1, got {value!r}")
-    return value
+    return parse_int(value, parameter)
 
 
 def b64encode(value: bytes) -> str:
@@ -293,6 +291,7 @@ class Endpoint:
         watch: object = None,
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
+        identity: Identity | None = None,
         cover: KeyCover | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
@@ -305,6 +304,7 @@ class Endpoint:
             ok_statuses=ok_statuses,
             index=index,
             wait=wait,
+            identity=identity,
             engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
             cover=cover,
         )

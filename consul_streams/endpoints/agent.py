@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from consul_streams import _identity
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams._rules import format_go_duration
 from consul_streams.endpoints._base import (
@@ -27,9 +28,11 @@ from consul_streams.endpoints._base import (
 from consul_streams.exceptions import InvalidArgument
 from consul_streams.typing import (
     AgentService,
+    Collection,
     Duration,
     HealthCheck,
     Meta,
+    Object,
     parse_duration,
     parse_hash_blocking,
 )
@@ -75,17 +78,16 @@ def _duration(value: object, parameter: str) -> str | None:
 class Agent(Endpoint):
     """``/v1/agent/``: the agent's own view; writes return ``None``."""
 
-    def self(self, *, dc: str | None = None) -> Query[dict[str, Any]]:
+    def self(self, *, dc: str | None = None) -> Query[Object]:
         """The agent's configuration, member record and stats (not blocking)."""
         request = Request("GET", "/v1/agent/self", tuple(common_params(dc)))
         return self._query(request, decode_dict, mode=BlockingMode.NONE)
 
     def members(
         self, *, wan: bool = False, segment: str | None = None, filter: str | None = None
-    ) -> Query[list[dict[str, Any]]]:
+    ) -> Query[Collection]:
         """The serf members this agent sees (LAN pool, or WAN with ``wan=True``)."""
-        if not isinstance(wan, bool):
-            raise InvalidArgument("wan", f"expected True or False, got {wan!r}")
+        check_bool(wan, "wan")
         params = [("wan", "1")] if wan else []
         if segment is not None:
             if wan:
@@ -93,12 +95,16 @@ class Agent(Endpoint):
             params.append(("segment", check_name(segment, "segment")))
         params += filter_params(filter)
         request = Request("GET", "/v1/agent/members", tuple(params))
-        return self._query(request, _decode_members, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_members, mode=BlockingMode.NONE, identity=_identity.MEMBERS
+        )
 
     def services(self, *, filter: str | None = None) -> Query[dict[str, AgentService]]:
         """Service ID -> service, for the services registered with this agent."""
         request = Request("GET", "/v1/agent/services", tuple(filter_params(filter)))
-        return self._query(request, _decode_services, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_services, mode=BlockingMode.NONE, identity=_identity.MAPPING
+        )
 
     def service(
         self,
@@ -112,7 +118,12 @@ class Agent(Endpoint):
         ``(hash_or_meta, wait)`` tuple. An unknown ID raises NotFound.
         """
         path = "/v1/agent/service/" + path_segment(service_id, "service_id")
-        query = self._query(Request("GET", path), _decode_service, mode=BlockingMode.HASH)
+        query = self._query(
+            Request("GET", path),
+            _decode_service,
+            mode=BlockingMode.HASH,
+            identity=_identity.AGENT_SERVICE,
+        )
         if watch is None:
             return query
         hash_, wait = parse_hash_blocking(watch, "watch")
@@ -121,7 +132,9 @@ class Agent(Endpoint):
     def checks(self, *, filter: str | None = None) -> Query[dict[str, HealthCheck]]:
         """Check ID -> check, for the checks registered with this agent."""
         request = Request("GET", "/v1/agent/checks", tuple(filter_params(filter)))
-        return self._query(request, _decode_checks, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_checks, mode=BlockingMode.NONE, identity=_identity.MAPPING
+        )
 
     async def service_register(
         self,
@@ -261,8 +274,7 @@ class Agent(Endpoint):
 
 
 def _maintenance(enable: object, reason: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(enable, bool):
-        raise InvalidArgument("enable", f"expected True or False, got {enable!r}")
+    check_bool(enable, "enable")
     params = [("enable", "true" if enable else "false")]
     if reason is not None:
         if not isinstance(reason, str):

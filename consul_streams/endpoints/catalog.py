@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, cast
 
+from consul_streams import _identity
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
@@ -79,7 +80,9 @@ class Catalog(Endpoint):
     def datacenters(self) -> Query[list[str]]:
         """Names of the known datacenters (not blocking)."""
         request = Request("GET", "/v1/catalog/datacenters")
-        return self._query(request, _decode_strings, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_strings, mode=BlockingMode.NONE, identity=_identity.STRINGS
+        )
 
     def nodes(
         self,
@@ -95,7 +98,7 @@ class Catalog(Endpoint):
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
         params += common_params(dc, consistency)
         request = Request("GET", "/v1/catalog/nodes", tuple(params))
-        return self._query(request, _decode_nodes, watch=watch)
+        return self._query(request, _decode_nodes, watch=watch, identity=_identity.NODES)
 
     def services(
         self,
@@ -111,7 +114,7 @@ class Catalog(Endpoint):
             node_meta_params(node_meta) + filter_params(filter) + common_params(dc, consistency)
         )
         request = Request("GET", "/v1/catalog/services", tuple(params))
-        return self._query(request, _decode_services, watch=watch)
+        return self._query(request, _decode_services, watch=watch, identity=_identity.MAPPING)
 
     def service(
         self,
@@ -129,7 +132,12 @@ class Catalog(Endpoint):
         path = "/v1/catalog/service/" + path_segment(name, "name")
         params = tag_params(tag) + near_params(near) + node_meta_params(node_meta)
         params += filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_instances, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_instances,
+            watch=watch,
+            identity=_identity.CATALOG_SERVICES,
+        )
 
     def node(
         self,
@@ -143,7 +151,12 @@ class Catalog(Endpoint):
         """Node ``name`` and its services, or ``None`` when the node is unknown."""
         path = "/v1/catalog/node/" + path_segment(name, "name")
         params = filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_node, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_node,
+            watch=watch,
+            identity=_identity.CATALOG_NODE,
+        )
 
     async def register(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import cast
 
+from consul_streams import _identity
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams._rules import event_id_to_index
 from consul_streams.endpoints._base import (
@@ -121,4 +122,6 @@ class Events(Endpoint):
         params = [] if name is None else [("name", check_name(name, "name"))]
         params += common_params(dc, consistency)
         request = Request("GET", "/v1/event/list", tuple(params))
-        return self._query(request, _decode_events, watch=watch, mode=BlockingMode.EVENT)
+        return self._query(
+            request, _decode_events, watch=watch, mode=BlockingMode.EVENT, identity=_identity.EVENTS
+        )

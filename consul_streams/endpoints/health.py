@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
+from consul_streams import _identity
 from consul_streams._query import Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     NodeMeta,
+    check_bool,
     common_params,
     decode_list,
     filter_params,
@@ -49,7 +51,12 @@ class Health(Endpoint):
         """The checks of ``node`` (node and service checks); ``[]`` for an unknown node."""
         path = "/v1/health/node/" + path_segment(node, "node")
         params = filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )
 
     def checks(
         self,
@@ -66,7 +73,12 @@ class Health(Endpoint):
         path = "/v1/health/checks/" + path_segment(service, "service")
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
         params += common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )
 
     def service(
         self,
@@ -85,13 +97,17 @@ class Health(Endpoint):
 
         With ``passing=True`` only instances whose every check (node checks included) passes.
         """
-        if not isinstance(passing, bool):
-            raise InvalidArgument("passing", f"expected True or False, got {passing!r}")
+        check_bool(passing, "passing")
         path = "/v1/health/service/" + path_segment(name, "name")
         params = [("passing", "1")] if passing else []
         params += tag_params(tag) + near_params(near) + node_meta_params(node_meta)
         params += filter_params(filter) + common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_entries, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_entries,
+            watch=watch,
+            identity=_identity.HEALTH_ENTRIES,
+        )
 
     def state(
         self,
@@ -112,4 +128,9 @@ class Health(Endpoint):
         path = "/v1/health/state/" + state
         params = near_params(near) + node_meta_params(node_meta) + filter_params(filter)
         params += common_params(dc, consistency)
-        return self._query(Request("GET", path, tuple(params)), _decode_checks, watch=watch)
+        return self._query(
+            Request("GET", path, tuple(params)),
+            _decode_checks,
+            watch=watch,
+            identity=_identity.CHECKS,
+        )

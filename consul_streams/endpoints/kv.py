@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from consul_streams import _identity
 from consul_streams._query import KeyCover, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
@@ -222,9 +223,13 @@ class KV(Endpoint):
     ) -> Query[KVEntry | None]:
         """The entry at ``key``, or ``None`` when it does not exist."""
         request = self._read(check_key(key), [], dc, consistency)
-        cover = self._cover(key, dc, consistency)
         return self._query(
-            request, _decode_one, watch=watch, ok_statuses=_OK_OR_MISSING, cover=cover
+            request,
+            _decode_one,
+            watch=watch,
+            ok_statuses=_OK_OR_MISSING,
+            identity=_identity.KV_ENTRY,
+            cover=self._cover(key, dc, consistency),
         )
 
     def raw(
@@ -253,7 +258,13 @@ class KV(Endpoint):
         """Every entry whose key starts with ``prefix`` (a plain string prefix), sorted by key."""
         key = check_key(prefix, "prefix", allow_empty=True)
         request = self._read(key, [("recurse", "")], dc, consistency)
-        return self._query(request, _decode_entries, watch=watch, ok_statuses=_OK_OR_MISSING)
+        return self._query(
+            request,
+            _decode_entries,
+            watch=watch,
+            ok_statuses=_OK_OR_MISSING,
+            identity=_identity.KV_ENTRIES,
+        )
 
     def keys(
         self,
@@ -272,7 +283,13 @@ class KV(Endpoint):
                 raise InvalidArgument("separator", f"expected a non-empty str, got {separator!r}")
             extra.append(("separator", check_text(separator, "separator")))
         request = self._read(key, extra, dc, consistency)
-        return self._query(request, _decode_keys, watch=watch, ok_statuses=_OK_OR_MISSING)
+        return self._query(
+            request,
+            _decode_keys,
+            watch=watch,
+            ok_statuses=_OK_OR_MISSING,
+            identity=_identity.STRINGS,
+        )
 
     async def put(
         self,

@@ -10,6 +10,7 @@ import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from consul_streams import _identity
 from consul_streams._query import Query, Request, Response
 from consul_streams._rules import format_go_duration
 from consul_streams.endpoints._base import (
@@ -158,7 +159,7 @@ class Sessions(Endpoint):
     ) -> Query[Session | None]:
         """One session, or ``None`` when it does not exist (a blocking read waits for it)."""
         request = Request("GET", _id_path("info", session), tuple(common_params(dc, consistency)))
-        return self._query(request, _decode_first, watch=watch)
+        return self._query(request, _decode_first, watch=watch, identity=_identity.SESSION)
 
     def node(
         self,
@@ -171,7 +172,7 @@ class Sessions(Endpoint):
         """The sessions that belong to ``node``."""
         path = "/v1/session/node/" + path_segment(node, "node")
         request = Request("GET", path, tuple(common_params(dc, consistency)))
-        return self._query(request, _decode_sessions, watch=watch)
+        return self._query(request, _decode_sessions, watch=watch, identity=_identity.SESSIONS)
 
     def list(
         self,
@@ -182,4 +183,4 @@ class Sessions(Endpoint):
     ) -> Query[builtins.list[Session]]:
         """Every session in the datacenter."""
         request = Request("GET", "/v1/session/list", tuple(common_params(dc, consistency)))
-        return self._query(request, _decode_sessions, watch=watch)
+        return self._query(request, _decode_sessions, watch=watch, identity=_identity.SESSIONS)

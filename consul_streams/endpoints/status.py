@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from consul_streams import _identity
 from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.endpoints._base import Endpoint, common_params, decode_json, decode_list
 from consul_streams.exceptions import DecodeError
@@ -38,4 +39,6 @@ class Status(Endpoint):
     def peers(self, *, dc: str | None = None) -> Query[list[str]]:
         """The ``ip:port`` of every Raft peer."""
         request = Request("GET", "/v1/status/peers", tuple(common_params(dc)))
-        return self._query(request, _decode_peers, mode=BlockingMode.NONE)
+        return self._query(
+            request, _decode_peers, mode=BlockingMode.NONE, identity=_identity.STRINGS
+        )

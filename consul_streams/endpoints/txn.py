@@ -26,7 +26,15 @@ from consul_streams.endpoints._base import (
 )
 from consul_streams.endpoints.kv import check_key, decode_kv_entry
 from consul_streams.exceptions import Conflict, InvalidArgument
-from consul_streams.typing import Consistency, ObjectID, Payload, TxnResult, parse_id, parse_payload
+from consul_streams.typing import (
+    Consistency,
+    Object,
+    ObjectID,
+    Payload,
+    TxnResult,
+    parse_id,
+    parse_payload,
+)
 
 __all__ = ["KV_VERBS", "Txn"]
 
@@ -112,7 +120,7 @@ class Txn(Endpoint):
         flags: int | None = None,
         index: int | None = None,
         session: ObjectID | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """One KV operation, e.g. ``Txn.kv_op("cas", "k", b"v", index=12)``."""
         op: dict[str, Any] = {"Verb": verb, "Key": key}
         for field, val in (

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from consul_streams.recipes._document import ConfigError, build_document, decode_value, freeze
 from consul_streams.recipes._instances import (
     Instance,
@@ -37,9 +35,6 @@ from consul_streams.recipes.leader import Leadership, elect
 from consul_streams.recipes.lock import Lock, LockLost
 from consul_streams.recipes.semaphore import Semaphore, SemaphoreConflict
 
-if TYPE_CHECKING:
-    from consul_streams._client import Consul
-
 __all__ = [
     "ConfigError",
     "ConfigEvent",
@@ -64,12 +59,6 @@ __all__ = [
     "diff_instances",
     "elect",
     "freeze",
-    "lock",
     "watch_instances",
     "watch_services",
 ]
-
-
-def lock(client: Consul, key: str, **options: Any) -> Lock:
-    """``Lock(client, key, **options)``: the target of ``Consul.lock``."""
-    return Lock(client, key, **options)

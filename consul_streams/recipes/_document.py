@@ -6,13 +6,13 @@ KV read and gets back an immutable document or a :class:`ConfigError`.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams import _decode
+from consul_streams._decode import Decoder, ValueDecodeError, check_format
+from consul_streams.exceptions import ConfigError, InvalidArgument
 
 __all__ = [
     "FORMATS",
@@ -27,22 +27,7 @@ __all__ = [
 ]
 
 Format = Literal["auto", "json", "yaml", "toml", "text", "bytes"]
-Decoder = Callable[[bytes], Any]
 FORMATS: tuple[str, ...] = ("auto", "json", "yaml", "toml", "text", "bytes")
-
-_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
-
-
-class ConfigError(ConsulError):
-    """A configuration value could not be decoded, assembled or validated.
-
-    ``key`` names the KV key at fault when one is known (``None`` for validation errors of the
-    whole document). The last good configuration stays in place when this is raised.
-    """
-
-    def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
 
 
 def resolve_format(value: object, parameter: str = "format") -> str | Decoder:
@@ -50,63 +35,21 @@ def resolve_format(value: object, parameter: str = "format") -> str | Decoder:
     if callable(value):
         return value
     if isinstance(value, str) and value in FORMATS:
-        return value
+        return check_format(value, parameter)
     raise InvalidArgument(
         parameter,
         f"expected one of {', '.join(FORMATS)} or a callable taking bytes, got {value!r}",
     )
 
 
-def _format_for_key(key: str) -> str:
-    for ext, fmt in _EXTENSIONS.items():
-        if key.endswith(ext):
-            return fmt
-    return "text"
-
-
-def _load_yaml(raw: bytes) -> Any:
-    try:
-        import yaml
-    except ImportError as exc:  # PyYAML is an optional extra
-        raise ConfigError("YAML values need PyYAML (pip install consul-streams[yaml])") from exc
-    return yaml.safe_load(raw)
-
-
-def _load_toml(raw: bytes) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise ConfigError("TOML values need tomli on Python 3.10") from exc
-    return tomllib.loads(raw.decode("utf-8"))
-
-
 def decode_value(raw: bytes, fmt: str | Decoder, key: str = "") -> Any:
-    """Decode one KV value. ``auto`` picks by the key's extension (.json/.yaml/.yml/.toml),
-    else text. Raises :class:`ConfigError` naming ``key`` when the value does not decode."""
-    if callable(fmt):
-        try:
-            return fmt(raw)
-        except Exception as exc:
-            raise ConfigError(f"custom decoder failed: {exc}", key=key) from exc
-    if fmt == "auto":
-        fmt = _format_for_key(key)
-    if fmt == "bytes":
-        return raw
+    """Decode one KV value (the one decoder, ``consul_streams._decode``). ``auto`` picks by the
+    key's extension (.json/.yaml/.yml/.toml), else text. Raises :class:`ConfigError` naming
+    ``key`` when the value does not decode."""
     try:
-        if fmt == "json":
-            return json.loads(raw) if raw else None
-        if fmt == "yaml":
-            return _load_yaml(raw)
-        if fmt == "toml":
-            return _load_toml(raw)
-        return raw.decode("utf-8")
-    except ConfigError as exc:
-        raise ConfigError(str(exc), key=key) from exc
-    except Exception as exc:  # each parser raises its own error family
-        raise ConfigError(f"invalid {fmt}: {exc}", key=key) from exc
+        return _decode.decode_value(raw, fmt, key)
+    except ValueDecodeError as exc:
+        raise ConfigError(exc.detail, key=key) from exc
 
 
 def _segments(key: str, prefix: str) -> list[str]:

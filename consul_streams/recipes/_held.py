@@ -7,15 +7,16 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from consul_streams._parse import parse_bool, parse_duration
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import ConsulError, InvalidArgument, LockLost
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
 
 __all__ = ["LockLost", "SessionHold", "seconds"]
@@ -24,21 +25,12 @@ log = logging.getLogger("consul_streams.recipes.lock")
 H = TypeVar("H", bound="SessionHold")
 
 
-class LockLost(ConsulError):
-    """A lock (or semaphore slot) was lost while held: the session was invalidated, or the
-    key was released, deleted or taken by another session."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"lock on {key!r} lost: {reason}")
-        self.key = key
-        self.reason = reason
-
-
 def seconds(value: object, parameter: str, *, minimum: float = 0.0) -> float:
-    """Check a number of seconds given as int/float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise InvalidArgument(parameter, f"expected seconds >= {minimum:g}, got {value!r}")
-    return float(value)
+    """Check a :data:`~consul_streams.typing.Duration` (Go string, timedelta or seconds)."""
+    parsed = parse_duration(value, parameter)
+    if parsed < minimum:
+        raise InvalidArgument(parameter, f"expected at least {minimum:g}s, got {value!r}")
+    return parsed
 
 
 class SessionHold:
@@ -55,13 +47,13 @@ class SessionHold:
         client: Consul,
         key: str,
         *,
-        ttl: float,
-        lock_delay: float,
+        ttl: Duration,
+        lock_delay: Duration,
         behavior: str,
         session_name: str | None,
         cancel_on_loss: bool,
         clock: Clock | None,
-        wait: str | float | timedelta,
+        wait: Duration,
     ) -> None:
         # The KV endpoint's own rules, so that a bad key fails here and not at the agent.
         check_key(key, "key")
@@ -69,10 +61,8 @@ class SessionHold:
         self._lock_delay = seconds(lock_delay, "lock_delay")
         if behavior not in ("release", "delete"):
             raise InvalidArgument("behavior", f"expected 'release' or 'delete', got {behavior!r}")
-        if not isinstance(cancel_on_loss, bool):
-            raise InvalidArgument("cancel_on_loss", f"expected a bool, got {cancel_on_loss!r}")
+        parse_bool(cancel_on_loss, "cancel_on_loss")
         from consul_streams._clock import MonotonicClock
-        from consul_streams.typing import parse_duration
 
         self.client = client
         self.key = key
@@ -110,8 +100,9 @@ class SessionHold:
     async def _give_back(self, session: str) -> None:
         raise NotImplementedError
 
-    async def acquire(self, timeout: float | None = None) -> None:
-        """Create the session and wait until held (``timeout`` seconds at most)."""
+    async def acquire(self, timeout: Duration | None = None) -> None:
+        """Create the session and wait until held (``timeout`` at most)."""
+        timeout_s = None if timeout is None else parse_duration(timeout, "timeout")
         if self.held:
             raise InvalidArgument(self.kind, f"{self!r} is already held")
         self.lost = asyncio.Event()
@@ -121,7 +112,7 @@ class SessionHold:
             name=self._name, ttl=self._ttl, behavior=self._behavior, lock_delay=self._lock_delay
         )
         try:
-            await asyncio.wait_for(self._take(session), timeout)
+            await asyncio.wait_for(self._take(session), timeout_s)
         except BaseException:
             await self._destroy(session)
             raise

@@ -9,10 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal
 
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams._diff import diff_keyed, keyed
+from consul_streams._identity import Identity
+from consul_streams.exceptions import InvalidArgument, NoHealthyInstances
 
 __all__ = [
     "Instance",
@@ -26,14 +29,6 @@ __all__ = [
 
 Strategy = Literal["round_robin", "random"]
 _STATUS_ORDER = {"passing": 0, "warning": 1, "critical": 2, "maintenance": 3}
-
-
-class NoHealthyInstances(ConsulError):
-    """No instance of the service is healthy (passing, or warning with a non-zero weight)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__(f"no healthy instance of service {service!r}")
-        self.service = service
 
 
 @dataclass(frozen=True)
@@ -115,13 +110,16 @@ class InstanceDiff:
 
 def diff_instances(old: Sequence[Instance], new: Sequence[Instance]) -> InstanceDiff:
     """The instances added, removed, and changed (same key, any other field different)."""
-    before = {i.key: i for i in old}
-    after = {i.key: i for i in new}
+    change = diff_keyed(keyed(list(old), _BY_KEY), keyed(list(new), _BY_KEY), _BY_KEY)
     return InstanceDiff(
-        added=tuple(i for k, i in after.items() if k not in before),
-        removed=tuple(i for k, i in before.items() if k not in after),
-        changed=tuple(i for k, i in after.items() if k in before and before[k] != i),
+        added=tuple(change.added),
+        removed=tuple(change.removed),
+        changed=tuple(after for _, after in change.changed),
     )
+
+
+#: An instance is named by its ``(node, service ID)`` key (``ops.diff``'s one diff).
+_BY_KEY = Identity("list", key=attrgetter("key"))
 
 
 class Picker:

@@ -11,12 +11,12 @@ import logging
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from consul_streams._health import Health, HealthMonitor
-from consul_streams._policy import widen
+from consul_streams._parse import parse_duration
+from consul_streams._policy import hint, widen
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._document import (
     ConfigError,
@@ -27,6 +27,7 @@ from consul_streams.recipes._document import (
     resolve_format,
 )
 from consul_streams.recipes._validate import Validator, make_validator
+from consul_streams.typing import Duration
 from consul_streams.watch import DEFAULT_BACKOFF, Backoff, RateLimit
 
 if TYPE_CHECKING:
@@ -85,11 +86,7 @@ def _check_source(prefix: str | None, key: str | None) -> None:
 
 
 def _check_seconds(value: object, parameter: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidArgument(parameter, f"expected seconds >= 0 or None, got {value!r}")
-    return float(value)
+    return None if value is None else parse_duration(value, parameter)
 
 
 def _document(value: Any, prefix: str | None, key: str | None, fmt: str | Decoder) -> Any:
@@ -110,10 +107,10 @@ def config_events(
     key: str | None = None,
     format: str | Decoder = "auto",
     validate: object = None,
-    debounce: float | None = 0.1,
-    max_wait: float | None = None,
+    debounce: Duration | None = 0.1,
+    max_wait: Duration | None = None,
     clock: Clock | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     rate_limit: RateLimit | None = BURST_RATE_LIMIT,
     retry: Callable[[ConsulError], bool] | None = None,
     backoff: Backoff = DEFAULT_BACKOFF,
@@ -226,7 +223,7 @@ class LiveConfig(Generic[T]):
         client: Consul,
         prefix: str | None = None,
         *,
-        ready_timeout: float | None = None,
+        ready_timeout: Duration | None = None,
         **options: Any,
     ) -> None:
         _check_source(prefix, options.get("key"))
@@ -307,7 +304,8 @@ class LiveConfig(Generic[T]):
             async with self._change:
                 self._change.notify_all()
             if not isinstance(exc, asyncio.CancelledError):
-                log.error("config watch stopped: %s", exc)
+                fix = hint(exc) if isinstance(exc, ConsulError) else ""
+                log.error("config watch stopped: %s%s", exc, f" ({fix})" if fix else "")
             if isinstance(exc, Exception):
                 # Kept for changed()/wait_healthy() to raise; never "Task exception was never
                 # retrieved" in the user's loop.

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._diff import diff_keyed, keyed
 from consul_streams._health import Health, HealthMonitor
+from consul_streams._identity import MAPPING
+from consul_streams._parse import parse_duration
 from consul_streams._policy import widen
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.recipes._instances import (
@@ -23,6 +25,7 @@ from consul_streams.recipes._instances import (
     diff_instances,
     instance_from_entry,
 )
+from consul_streams.typing import Duration
 from consul_streams.watch import DEFAULT_BACKOFF, DEFAULT_RATE_LIMIT, Backoff, RateLimit
 
 if TYPE_CHECKING:
@@ -75,7 +78,7 @@ def watch_instances(
     node_meta: Mapping[str, str] | None = None,
     near: str | None = None,
     filter: str | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     clock: Clock | None = None,
     health: HealthMonitor | None = None,
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
@@ -138,7 +141,7 @@ def watch_services(
     client: Consul,
     *,
     filter: str | None = None,
-    wait: str | float | timedelta = "5m",
+    wait: Duration = "5m",
     clock: Clock | None = None,
     health: HealthMonitor | None = None,
 ) -> AsyncGenerator[ServicesUpdate, None]:
@@ -155,6 +158,10 @@ def watch_services(
     return _services_updates(watch(query, wait=wait, clock=clock, health=health))
 
 
+def keyed_services(services: dict[str, tuple[str, ...]]) -> dict[Hashable, Any]:
+    return keyed(MAPPING.items(services), MAPPING)
+
+
 async def _services_updates(
     stream: WatchStream[dict[str, list[str]]],
 ) -> AsyncGenerator[ServicesUpdate, None]:
@@ -165,11 +172,12 @@ async def _services_updates(
             now = {name: tuple(tags or ()) for name, tags in services.items()}
             if not first and now == previous:
                 continue
+            change = diff_keyed(keyed_services(previous), keyed_services(now), MAPPING)
             update = ServicesUpdate(
                 services=MappingProxyType(dict(now)),
-                added=tuple(sorted(set(now) - set(previous))),
-                removed=tuple(sorted(set(previous) - set(now))),
-                changed=tuple(sorted(n for n in now if n in previous and previous[n] != now[n])),
+                added=tuple(sorted(name for name, _ in change.added)),
+                removed=tuple(sorted(name for name, _ in change.removed)),
+                changed=tuple(sorted(name for (name, _), _ in change.changed)),
                 index=meta.index,
             )
             first, previous = False, now
@@ -245,8 +253,9 @@ class ServiceInstances:
         self._check_failed()
         return self._picker.pick()
 
-    async def wait_for_instance(self, timeout: float | None = None) -> Instance:
-        """Pick once an instance is healthy, waiting at most ``timeout`` seconds."""
+    async def wait_for_instance(self, timeout: Duration | None = None) -> Instance:
+        """Pick once an instance is healthy, waiting at most ``timeout``."""
+        timeout_s = None if timeout is None else parse_duration(timeout, "timeout")
 
         async def wait() -> Instance:
             async with self._changed:
@@ -255,7 +264,7 @@ class ServiceInstances:
                     await self._changed.wait()
             return self.pick()
 
-        return await asyncio.wait_for(wait(), timeout)
+        return await asyncio.wait_for(wait(), timeout_s)
 
     async def updated(self) -> ServiceUpdate:
         """Wait for the next update of the list."""

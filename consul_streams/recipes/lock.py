@@ -9,13 +9,13 @@ instead only sets :attr:`Lock.lost` and leaves the body running).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from consul_streams.recipes._held import LockLost, SessionHold, seconds
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
 
 __all__ = ["LOCK_FLAGS", "Lock", "LockLost"]
@@ -45,14 +45,14 @@ class Lock(SessionHold):
         key: str,
         *,
         value: bytes | str = b"",
-        ttl: float = 15.0,
-        lock_delay: float = 15.0,
+        ttl: Duration = 15.0,
+        lock_delay: Duration = 15.0,
         behavior: str = "release",
         session_name: str | None = None,
-        retry_interval: float = 1.0,
+        retry_interval: Duration = 1.0,
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
-        wait: str | float | timedelta = "5m",
+        wait: Duration = "5m",
     ) -> None:
         super().__init__(
             client,

@@ -9,12 +9,13 @@ check-and-set. Holders whose contender key lost its session are pruned by the ne
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from consul_streams._parse import parse_int
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import ConsulError, InvalidArgument
+from consul_streams.exceptions import SemaphoreConflict
 from consul_streams.recipes._held import SessionHold
+from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
     from consul_streams._client import Consul
@@ -28,15 +29,8 @@ SEMAPHORE_FLAGS = 0xE0F69A2BAA414DE0
 _LOCK_KEY = ".lock"
 
 
-class SemaphoreConflict(ConsulError):
-    """The prefix is used in a way that does not match this semaphore (another limit, or the
-    ``.lock`` key is not a semaphore document)."""
-
-
 def _check_limit(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgument("limit", f"expected an int >= 1, got {limit!r}")
-    return limit
+    return parse_int(limit, "limit", minimum=1)
 
 
 class Semaphore(SessionHold):
@@ -60,12 +54,12 @@ class Semaphore(SessionHold):
         limit: int,
         *,
         value: bytes | str = b"",
-        ttl: float = 15.0,
-        lock_delay: float = 0.0,
+        ttl: Duration = 15.0,
+        lock_delay: Duration = 0.0,
         session_name: str | None = None,
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
-        wait: str | float | timedelta = "5m",
+        wait: Duration = "5m",
     ) -> None:
         # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
         check_key(prefix, "prefix")

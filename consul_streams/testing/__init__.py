@@ -2,7 +2,8 @@
 
 ``DevAgent`` behaves like ``consul agent -dev`` over HTTP (KV, sessions, txn, status, catalog,
 health, agent, events), ``Faults`` (``agent.faults``) injects failures, ``run_dev`` serves a
-dev agent from the command line, and the pytest plugin provides ``consul_agent`` and
+dev agent from the command line, ``MockTransport`` answers a client with a function (no
+server), and the pytest plugin provides ``consul_agent`` and
 ``consul_client`` fixtures.
 """
 
@@ -12,5 +13,15 @@ from consul_streams._clock import VirtualClock
 from consul_streams.testing._dev_agent import DevAgent
 from consul_streams.testing._run import run_dev
 from consul_streams.testing.faults import Fault, Faults
+from consul_streams.testing.mock import MockTransport
+from consul_streams.testing.server.dispatch import LoggedRequest
 
-__all__ = ["DevAgent", "Fault", "Faults", "VirtualClock", "run_dev"]
+__all__ = [
+    "DevAgent",
+    "Fault",
+    "Faults",
+    "LoggedRequest",
+    "MockTransport",
+    "VirtualClock",
+    "run_dev",
+]

@@ -1,4 +1,4 @@
-"""Fixtures for the endpoint tests: a canned-answer loopback agent and the client under test."""
+"""Fixtures for the endpoint tests: canned answers over a MockTransport, and the client."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ from ._mock import Endpoints, Wire, make_client
 
 
 @pytest.fixture
-async def wire() -> AsyncIterator[Wire]:
-    server = Wire()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
+def wire() -> Wire:
+    return Wire()
 
 
 @pytest.fixture
 async def consul(wire: Wire) -> AsyncIterator[Endpoints]:
-    client = make_client(wire.url)
+    client = make_client(wire)
     try:
         yield client
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from types import AsyncGeneratorType
@@ -12,12 +13,14 @@ from consul_streams import Consul, ConsulError, Health, HealthMonitor, Query
 from consul_streams.recipes import (
     ConfigSnapshot,
     LiveConfig,
+    Lock,
+    LockLost,
     ServiceInstances,
     build_document,
     config_events,
     freeze,
 )
-from consul_streams.watch import Backoff, WatchStats, watch
+from consul_streams.watch import DEFAULT_BACKOFF, Backoff, WatchStats, watch
 
 from ._harness import BACKOFF, RATE, MaxJitter
 
@@ -86,6 +89,13 @@ class Kind:
 
     async def during_fault(self) -> None:
         """What the kind's user can still do while the fault lasts (recipes: serve stale)."""
+
+    #: the error kinds the cell's fault provokes (set by the runner before the fault)
+    expected: dict[str, tuple[int, int]] = {}  # noqa: RUF012  # replaced, never mutated
+
+    def raised_as(self, error: BaseException, cls: type[BaseException]) -> bool:
+        """Whether ``error`` ending the stream is how this kind reports a ``cls`` failure."""
+        return isinstance(error, cls) and self.health.health.last_error is error
 
     async def seed(self, client: Consul) -> None:
         """Write the state present before the watch starts."""
@@ -423,7 +433,124 @@ class InstancesKind(Kind):
         assert self.instances.pick().service == "web"
 
 
+#: Whether locks publish their health (``Lock(health=)``, from the locks work of #10/#11).
+LOCK_HEALTH = "health" in inspect.signature(Lock.__init__).parameters
+
+
+class _SlackKVClient:
+    """The client with ``kv.get`` on the matrix's short slack; everything else as is."""
+
+    def __init__(self, client: Consul) -> None:
+        self._client = client
+        self.kv = _SlackKVAll(client)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _SlackKVAll:
+    def __init__(self, client: Consul) -> None:
+        self._kv = client.kv
+
+    def get(self, key: str, **options: Any) -> Query[Any]:
+        return self._kv.get(key, **options).replace(timeout_slack=SLACK)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kv, name)
+
+
+class LockKind(Kind):
+    """A lock holder. The tracked state is the holder's view, ``(held, session, healthy)``,
+    after each change of the lock's health: it must still hold the lock, healthy again, once
+    the fault is over (its key watch retried it), and the key on the server names its session.
+    The "final update" is the holder re-acquiring with its own session (a new ModifyIndex the
+    watch must read past the fault)."""
+
+    name = "lock"
+    path = "/v1/kv/locks/leader"
+    backoff = DEFAULT_BACKOFF  # the lock's own watch backoff (not configurable)
+    index_mode = False  # its watch's stats are private: no index-reset count to check
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock: Lock | None = None
+
+    def source(self, client: Consul, retry: Retry) -> AsyncIterator[Any]:
+        options: dict[str, Any] = {"health": self.health}
+        self.lock = Lock(
+            cast(Consul, _SlackKVClient(client)),
+            "locks/leader",
+            ttl=10.0,
+            lock_delay=0.0,
+            wait=WAIT,
+            cancel_on_loss=False,
+            **options,
+        )
+        return self._hold(self.lock)
+
+    async def _hold(self, lock: Lock) -> AsyncIterator[Any]:
+        changed = asyncio.Event()
+        self.health.add_listener(lambda _health: changed.set())
+        async with lock:
+            while True:
+                yield (lock.held, lock.session, self.health.health.ok)
+                waits = {
+                    asyncio.ensure_future(changed.wait()),
+                    asyncio.ensure_future(lock.lost.wait()),
+                }
+                try:
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()
+                    await asyncio.gather(*waits, return_exceptions=True)
+                changed.clear()
+                if lock.lost.is_set():
+                    raise LockLost(lock.key, lock.lost_reason or "lost")
+
+    def fold(self, state: Any, item: Any) -> Any:
+        return item
+
+    def errors(self) -> dict[str, int] | None:
+        return None
+
+    async def change(self, client: Consul) -> None:
+        assert self.lock is not None
+        assert self.lock.session is not None
+        assert await client.kv.acquire("locks/leader", self.lock.session, b"final")
+
+    def has_final(self, state: Any) -> bool:
+        # Healthy again, after having reported (at least) the failures the fault provokes.
+        reported = self.failed_attempts()
+        seen = all(reported.get(name, 0) >= low for name, (low, _) in self.expected.items())
+        return state is not None and state[0] and state[2] and seen
+
+    async def server(self, client: Consul) -> Any:
+        entry = (await client.kv.get("locks/leader"))[0]
+        assert entry is not None
+        return (True, entry.get("Session"), True)
+
+    def raised_as(self, error: BaseException, cls: type[BaseException]) -> bool:
+        # The lock reports a failure its watch cannot retry as the loss of the lock.
+        last = self.health.health.last_error
+        return isinstance(error, LockLost) and isinstance(last, cls)
+
+    async def during_fault(self) -> None:
+        assert self.lock is not None
+        assert self.lock.held, self.lock  # a retried failure does not lose the lock
+        assert not self.health.health.ok
+
+
 KINDS: dict[str, type[Kind]] = {
     k.name: k
-    for k in (KeyKind, PrefixKind, HealthKind, EventKind, ConfigKind, LiveKind, InstancesKind)
+    for k in (
+        KeyKind,
+        PrefixKind,
+        HealthKind,
+        EventKind,
+        ConfigKind,
+        LiveKind,
+        InstancesKind,
+        *((LockKind,) if LOCK_HEALTH else ()),
+    )
 }

@@ -43,8 +43,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     kinds = [k for k in dict.fromkeys(k for k, _ in cells) if any(c[0] == k for c in _OUTCOMES)]
     faults = [f for f in dict.fromkeys(f for _, f in cells) if any(c[1] == f for c in _OUTCOMES)]
     width = max(len(f) for f in faults) + 2
+    column = max(8, *(len(k) + 2 for k in kinds))
     terminalreporter.write_sep("=", "fault matrix (watch kind x fault)")
-    terminalreporter.write_line(" " * width + "".join(f"{k:>8}" for k in kinds))
+    terminalreporter.write_line(" " * width + "".join(f"{k:>{column}}" for k in kinds))
     for fault in faults:
-        row = "".join(f"{_SYMBOL.get(_OUTCOMES.get((k, fault), ''), '-'):>8}" for k in kinds)
+        row = "".join(f"{_SYMBOL.get(_OUTCOMES.get((k, fault), ''), '-'):>{column}}" for k in kinds)
         terminalreporter.write_line(f"{fault:<{width}}{row}")

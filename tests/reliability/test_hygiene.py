@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiostream import pipe
 
 from consul_streams import Consul, ops
 from consul_streams.testing import DevAgent
@@ -83,7 +82,7 @@ def _chain(client: Consul) -> Any:
         watch(client.kv.items("h/"), wait="30s", share=False)
         | ops.match(r"^h/")
         | ops.debounce(0.001)
-        | pipe.map(_value)
+        | ops.values()
     )
 
 

@@ -46,7 +46,7 @@ async def test_a_read_during_a_commit_sees_the_state_before_the_write() -> None:
 
 
 async def test_every_raft_write_waits_and_zero_means_none() -> None:
-    """KV, txn, catalog register/deregister and session create/destroy go through raftApply."""
+    """KV, txn, catalog, session create/destroy, autopilot config go through raftApply."""
     writes = [
         ("PUT", "/v1/kv/a", b"x"),
         ("DELETE", "/v1/kv/a", b""),
@@ -54,6 +54,7 @@ async def test_every_raft_write_waits_and_zero_means_none() -> None:
         ("PUT", "/v1/catalog/register", b'{"Node": "n", "Address": "10.0.0.1"}'),
         ("PUT", "/v1/catalog/deregister", b'{"Node": "n"}'),
         ("PUT", "/v1/session/create", b""),
+        ("PUT", "/v1/operator/autopilot/configuration", b'{"CleanupDeadServers": true}'),
     ]
     async with DevAgent(commit_delay=10) as agent, aiohttp.ClientSession() as http:
         for method, path, body in writes:

@@ -21,7 +21,15 @@ __all__ = ["agent", "http"]
 
 
 def test_public_names() -> None:
-    assert sorted(testing.__all__) == ["DevAgent", "Fault", "Faults", "VirtualClock", "run_dev"]
+    assert sorted(testing.__all__) == [
+        "DevAgent",
+        "Fault",
+        "Faults",
+        "LoggedRequest",
+        "MockTransport",
+        "VirtualClock",
+        "run_dev",
+    ]
 
 
 def test_every_route_module_is_registered() -> None:

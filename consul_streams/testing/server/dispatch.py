@@ -54,6 +54,7 @@ RAFT_WRITES = (
     "/v1/catalog/deregister",
     "/v1/session/create",
     "/v1/session/destroy/",
+    "/v1/operator/autopilot/configuration",
 )
 TOO_MANY_CONNS = (
     b"HTTP/1.1 429 Too Many Requests\r\n"
