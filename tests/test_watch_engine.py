@@ -226,3 +226,23 @@ async def test_bursts_of_writes_and_deletes_converge_through_the_cover(
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
+
+
+def test_single_key_reads_declare_how_a_prefix_read_covers_them() -> None:
+    """kv.get/kv.raw declare their key and parameters; kv.items/keys (prefix reads) do not."""
+    client = Consul("127.0.0.1:1", environ={})
+    get = client.kv.get("app/x y", dc="dc2", consistency="stale")
+    raw = client.kv.raw("app/z", dc="dc2", consistency="stale")
+    assert get.cover is not None
+    assert raw.cover is not None
+    assert get.cover.key == "app/x y"
+    assert get.cover.group == raw.cover.group  # one prefix read may serve both
+    request = get.cover.prefix_request("app/x", get.cover.group)
+    assert request.method == "GET"
+    assert request.path == "/v1/kv/app/x"
+    assert dict(request.params) == {"recurse": "", "dc": "dc2", "stale": ""}
+    assert client.kv.items("app/").cover is None
+    assert client.kv.keys("app/").cover is None
+    other = client.kv.get("app/x y").cover  # the default datacenter: another group
+    assert other is not None
+    assert other.group != get.cover.group
