@@ -79,3 +79,48 @@ async def test_event_subscriber_example() -> None:
 def test_every_example_has_a_smoke_test(name: str) -> None:
     stem = name.removesuffix(".py")
     assert f"test_{stem}_example" in globals()
+
+
+async def test_fencing_example() -> None:
+    out = await run_example("fencing.py")
+    lines = out.splitlines()[1:]
+    assert lines[0].startswith("a holds the lock with token ")
+    assert lines[1].startswith("b holds the lock with token ")
+    a_token = int(lines[0].split("token ")[1].split()[0])
+    b_token = int(lines[1].split("token ")[1].split()[0])
+    assert a_token < b_token
+    assert lines[2] == f"the store refused a's stale write (token {a_token} < {b_token})"
+    assert lines[3] == "rows: ['a: first write', 'b: first write']"
+
+
+# The sync layer's examples (#14); tests/sync/test_sync_examples.py drives the Flask app
+# in-process too.
+async def test_sync_script_example() -> None:
+    lines = (await run_example("sync_script.py")).splitlines()[1:]
+    assert lines[0].startswith("color is red at index ")
+    assert lines[-2:] == ["examples/script/: ['blue']", "done"]
+
+
+async def test_sync_flask_app_example() -> None:
+    lines = (await run_example("sync_flask_app.py")).splitlines()[1:]
+    assert lines == ["hello, world", "bonjour, world"]
+
+
+async def test_sync_django_settings_example() -> None:
+    lines = (await run_example("sync_django_settings.py")).splitlines()[1:]
+    assert lines == [
+        "setting_changed: ITEMS_PER_PAGE = 25",
+        "ITEMS_PER_PAGE=25 FEATURE_SEARCH=False",
+        "setting_changed: FEATURE_SEARCH = True",
+        "ITEMS_PER_PAGE=25 FEATURE_SEARCH=True",
+    ]
+
+
+async def test_sync_worker_example() -> None:
+    lines = (await run_example("sync_worker.py")).splitlines()[1:]
+    assert lines == [
+        "worker-a: job-1 (batch 2) -> 1",
+        "worker-a: job-2 (batch 2) -> 6",
+        "worker-a: job-3 (batch 2) -> 15",
+        "worker-a did 3 jobs",
+    ]

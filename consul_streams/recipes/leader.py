@@ -16,12 +16,17 @@ __all__ = ["Leadership", "elect"]
 
 @dataclass(frozen=True)
 class Leadership:
-    """One change of leadership: ``leader`` True when gained, False when lost (with why)."""
+    """One change of leadership: ``leader`` True when gained, False when lost (with why).
+
+    ``fencing_token`` is the term's token (see :attr:`Lock.fencing_token`), the same in the
+    gained and the lost event of one term, and strictly larger in every later term.
+    """
 
     leader: bool
     key: str
     session: str | None
     reason: str = ""
+    fencing_token: int | None = None
 
 
 def elect(client: Consul, key: str, **lock_options: Any) -> AsyncGenerator[Leadership, None]:
@@ -29,6 +34,9 @@ def elect(client: Consul, key: str, **lock_options: Any) -> AsyncGenerator[Leade
     ``Leadership(leader=False, reason=...)`` when the lock is lost, then contend again.
 
     ``lock_options`` go to :class:`Lock` (``ttl``, ``lock_delay``, ``value``, ``clock``...).
+
+    A term ends (``False``) no later than the lock's lease allows: see :class:`Lock` for the
+    guarantee and its assumptions.
 
     Note: between a ``True`` and the next ``False`` the caller is the leader; the generator
     holds the session while the caller handles an event. Closing the generator releases the
@@ -47,8 +55,9 @@ async def _elect(
         lock = Lock(client, key, **lock_options)
         await lock.acquire()
         try:
-            yield Leadership(True, key, lock.session)
+            token = lock.fencing_token
+            yield Leadership(True, key, lock.session, fencing_token=token)
             reason = await lock.wait_lost()
-            yield Leadership(False, key, lock.session, reason)
+            yield Leadership(False, key, lock.session, reason, fencing_token=token)
         finally:
             await lock.release()

@@ -8,18 +8,21 @@ check-and-set. Holders whose contender key lost its session are pruned by the ne
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
 from consul_streams._parse import parse_int
 from consul_streams.endpoints.kv import check_key
-from consul_streams.exceptions import SemaphoreConflict
+from consul_streams.exceptions import ConsulError, SemaphoreConflict
 from consul_streams.recipes._held import SessionHold
+from consul_streams.recipes._lease import SessionLease
 from consul_streams.typing import Duration
 
 if TYPE_CHECKING:
-    from consul_streams._client import Consul
+    from consul_streams import Consul  # the public client: recipes build on the public API
     from consul_streams._clock import Clock
+    from consul_streams._health import HealthMonitor
     from consul_streams._shapes import KVEntry
 
 __all__ = ["SEMAPHORE_FLAGS", "Semaphore", "SemaphoreConflict"]
@@ -60,6 +63,7 @@ class Semaphore(SessionHold):
         cancel_on_loss: bool = True,
         clock: Clock | None = None,
         wait: Duration = "5m",
+        health: HealthMonitor | None = None,
     ) -> None:
         # The KV endpoint's key rules: a bad prefix fails here, before any session exists.
         check_key(prefix, "prefix")
@@ -75,6 +79,7 @@ class Semaphore(SessionHold):
             cancel_on_loss=cancel_on_loss,
             clock=clock,
             wait=wait,
+            health=health,
         )
         self._value = value.encode() if isinstance(value, str) else bytes(value)
 
@@ -106,27 +111,89 @@ class Semaphore(SessionHold):
         index = lock_entry["ModifyIndex"] if lock_entry is not None else 0
         return await self.client.kv.cas(self.key, body, index=index, flags=SEMAPHORE_FLAGS)
 
-    async def _take(self, session: str) -> None:
+    async def _read(self) -> list[KVEntry] | None:
+        """A one-shot read of the prefix; ``None`` after a retriable failure (and a pause)."""
+        try:
+            entries, _ = await self.client.kv.items(self.prefix)
+        except ConsulError as exc:
+            if not exc.retriable:
+                self._health.failed(exc, retrying=False)
+                raise
+            self._health.failed(exc)
+            await self._clock.sleep(self._retry)
+            return None
+        return entries
+
+    async def _contend(self, session: str) -> bool:
         contender = self.prefix + session
-        if not await self.client.kv.acquire(contender, session, self._value, flags=SEMAPHORE_FLAGS):
-            raise SemaphoreConflict(f"could not create the contender key {contender!r}")
-        while True:
-            entries, meta = await self.client.kv.items(self.prefix)
-            lock_entry, doc, alive = self._state(entries)
-            holders = {s: True for s in doc["Holders"] if s in alive}
-            if session in holders:
-                return
-            if len(holders) < self.limit:
-                holders[session] = True
-                if await self._write_state(lock_entry, {"Limit": self.limit, "Holders": holders}):
-                    return
-                continue  # another contender wrote first: re-read
-            await self.client.kv.items(self.prefix).fetch(index=meta.index, wait=self._wait_s)
+        return await self.client.kv.acquire(contender, session, self._value, flags=SEMAPHORE_FLAGS)
+
+    async def _claim(self, lock_entry: KVEntry | None, doc: dict[str, Any], _: str) -> bool:
+        return await self._write_state(lock_entry, doc)
+
+    async def _take(self, lease: SessionLease) -> None:
+        from consul_streams.watch import watch
+
+        await self._session(lease)
+        vanished: dict[str, float] = {}
+        stream = watch(
+            self.client.kv.items(self.prefix),
+            wait=self._wait,
+            clock=self._clock,
+            health=self._health,
+        )
+        async with stream.stream() as rounds:
+            async for first, _ in rounds:
+                entries: list[KVEntry] | None = first
+                while True:
+                    if entries is None:
+                        entries = await self._read()
+                        continue
+                    lock_entry, doc, alive = self._state(entries)
+                    session = lease.session
+                    if session is None or lease.expired.is_set() or session not in alive:
+                        # No contender key yet (or a new session): create it, then look again.
+                        # A refusal means the session is in a lock-delay or gone: retry later.
+                        if not await self._try(lease, self._contend):
+                            await self._clock.sleep(self._retry)
+                        entries = None
+                        continue
+                    holders = {s: True for s in doc["Holders"] if s in alive}
+                    if session in holders:
+                        return
+                    # A holder whose contender key vanished (session destroyed or expired)
+                    # may not know yet, or may be partitioned: Consul's lock-delay does not
+                    # cover our key, so its slot counts as taken for lock_delay more.
+                    now = self._clock.now()
+                    for back in set(vanished) & alive:
+                        del vanished[back]
+                    pending: list[float] = []
+                    for gone in set(doc["Holders"]) - set(holders):
+                        left = vanished.setdefault(gone, now) + self._lock_delay - now
+                        if left > 0:
+                            holders[gone] = True
+                            pending.append(left)
+                    if len(holders) >= self.limit:
+                        if pending:
+                            await self._clock.sleep(min(pending))
+                            entries = None
+                            continue
+                        break  # full: wait for the prefix to change
+                    holders[session] = True
+                    doc = {"Limit": self.limit, "Holders": holders}
+                    if await self._try(lease, functools.partial(self._claim, lock_entry, doc)):
+                        return
+                    entries = None  # another contender wrote first: look again
 
     async def _watch(self, session: str) -> None:
         from consul_streams.watch import watch
 
-        stream = watch(self.client.kv.items(self.prefix), wait=self._wait, clock=self._clock)
+        stream = watch(
+            self.client.kv.items(self.prefix),
+            wait=self._wait,
+            clock=self._clock,
+            health=self._health,
+        )
         async with stream.stream() as rounds:
             async for entries, _ in rounds:
                 try:

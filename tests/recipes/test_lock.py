@@ -154,7 +154,8 @@ async def test_lock_key_follows_the_kv_key_rules(
 async def test_election_yields_gained_then_lost(client: Consul) -> None:
     async with aclosing(elect(client, KEY, lock_delay=0)) as changes:
         gained = await asyncio.wait_for(anext(changes), 5)
-        assert gained == Leadership(True, KEY, gained.session)
+        assert gained == Leadership(True, KEY, gained.session, fencing_token=gained.fencing_token)
+        assert isinstance(gained.fencing_token, int)
         assert gained.session is not None
         await client.session.destroy(gained.session)
         lost = await asyncio.wait_for(anext(changes), 5)

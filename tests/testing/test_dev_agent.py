@@ -24,9 +24,11 @@ def test_public_names() -> None:
     assert sorted(testing.__all__) == [
         "DevAgent",
         "Fault",
+        "FaultProxy",
         "Faults",
         "LoggedRequest",
         "MockTransport",
+        "ProxiedConnection",
         "VirtualClock",
         "run_dev",
     ]
