@@ -35,7 +35,9 @@ class Lock(SessionHold):
     ``lock_delay``: Consul's lock-delay for this session (seconds, 0 to 60): after the session
     is invalidated nobody can take the key for that long. ``retry_interval``: how long to wait
     before retrying when the key is free but refused (inside another session's lock-delay).
-    ``value``: written to the key on acquire. ``clock``: injectable time for renewals/retries.
+    ``value``: written to the key on acquire. ``clock``: injectable time for renewals, retries
+    and the lease. ``health``: a :class:`~consul_streams.HealthMonitor` to publish to (shared
+    across terms by ``elect()``); else :attr:`health` has its own.
 
     The session is a lease on ``clock``: the body is cancelled (and ``LockLost`` raised) no
     later than ``0.9 * ttl`` after the start of the last renewal that succeeded, whatever the

@@ -34,7 +34,8 @@ CASES: list[tuple[Kind, float, int]] = [
     # (recipe, lock_delay, schedules)
     ("lock", 15.0, 60),
     ("lock", 0.0, 40),
-    ("semaphore", 15.0, 40),
+    ("semaphore", 15.0, 25),
+    ("semaphore", 0.0, 15),
     ("elect", 15.0, 35),
     ("elect", 0.0, 25),
 ]

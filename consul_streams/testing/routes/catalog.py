@@ -62,6 +62,14 @@ def node_meta_param(call: Call) -> dict[str, str]:
     return pairs
 
 
+def local_only(call: Call) -> bool:
+    """False when ``?peer=`` names a peer: ``parsePeerName`` sets ``args.PeerName`` and the
+    state store (``catalogServiceNodeList`` keyed by peer) only returns that peer's imports.
+    Every entry of the dev agent is local (``PeerName`` empty) and it has no peers, so such a
+    query matches nothing."""
+    return not call.request.query.get("peer", "")
+
+
 def matches_node_meta(node: Rec, wanted: Mapping[str, str]) -> bool:
     """Whether every ``wanted`` key is in the node's Meta with that value."""
     meta = node.get("Meta") or {}
@@ -163,10 +171,23 @@ def _check_node_id(node_id: str) -> None:
         raise ApiError(500, "Bad node ID: uuid is improperly formatted")
 
 
+def _forward_dc(call: Call, body: Rec) -> None:
+    """The body's ``Datacenter`` picks where the write goes, as in ``CatalogRegister``.
+
+    Consul's handlers default ``args.Datacenter`` only when the body leaves it empty; the
+    ``Catalog.Register``/``Catalog.Deregister`` RPCs forward first, so another datacenter
+    answers ``No path to datacenter`` before any validation.
+    """
+    dc = body.get("Datacenter") or ""
+    if dc and dc != call.config.datacenter:
+        raise ApiError(500, "No path to datacenter")
+
+
 async def register_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/register``: a node, optionally a service and checks, in one write."""
     parse_query(call, consistency=False)
     body = await decode_body(call, CATALOG_REGISTER)
+    _forward_dc(call, body)
     node = body.get("Node") or ""
     skip_node = bool(body.get("SkipNodeUpdate"))
     if not node:
@@ -217,6 +238,7 @@ async def deregister_entity(call: Call) -> web.Response:
     """``PUT /v1/catalog/deregister``: a check, a service, or a whole node."""
     parse_query(call, consistency=False)
     body = await decode_body(call, CATALOG_DEREGISTER)
+    _forward_dc(call, body)
     node = body.get("Node") or ""
     if not node:
         raise ApiError(500, "Must provide node")
@@ -286,6 +308,7 @@ async def service(call: Call) -> web.Response:
     name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.CATALOG_SERVICE)
     meta = node_meta_param(call)
+    local = local_only(call)
     tags = call.request.query.getall("tag", [])
     cat = catalog_of(call)
 
@@ -294,7 +317,7 @@ async def service(call: Call) -> web.Response:
         found = [
             catalog_service(node, svc)
             for node, svc in cat.instances(name)
-            if matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
+            if local and matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
         ]
         kept = near_sorted(call, keep.select(found), lambda s: str(s["Node"]))
         return QueryResult(cat.index_for_service(name), kept)

@@ -32,9 +32,13 @@ def register(router: Router) -> None:
 
 
 async def datacenters(call: Call) -> web.StreamResponse:
-    """``GET /v1/coordinate/datacenters``: the WAN pool, one server in this datacenter."""
+    """``GET /v1/coordinate/datacenters``: the WAN pool, one server in this datacenter.
+
+    The WAN member is ``<node>.<dc>``, but ``Coordinate.ListDatacenters`` strips the
+    ``.<dc>`` suffix from every node name, so the answer names the node as the catalog does.
+    """
     cfg = call.config
-    wan = {"Node": f"{call.store.node_name}.{cfg.datacenter}", "Segment": "", "Coord": origin()}
+    wan = {"Node": call.store.node_name, "Segment": "", "Coord": origin()}
     return json_response(
         call, [{"Datacenter": cfg.datacenter, "AreaID": "wan", "Coordinates": [wan]}]
     )

@@ -15,6 +15,7 @@ from ..state.store import WatchSet
 from .catalog import (
     catalog_of,
     compile_filter,
+    local_only,
     matches_node_meta,
     matches_tags,
     near_sorted,
@@ -102,6 +103,7 @@ async def service(call: Call) -> web.Response:
     name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.SERVICE_ENTRY)
     meta = node_meta_param(call)
+    local = local_only(call)
     tags = call.request.query.getall("tag", [])
     cat = catalog_of(call)
 
@@ -110,7 +112,7 @@ async def service(call: Call) -> web.Response:
         found: list[dict[str, Any]] = [
             {"Node": n, "Service": svc, "Checks": cat.service_checks(n["Node"], svc["ID"])}
             for n, svc in cat.instances(name)
-            if matches_tags(svc["Tags"], tags) and matches_node_meta(n, meta)
+            if local and matches_tags(svc["Tags"], tags) and matches_node_meta(n, meta)
         ]
         kept = near_sorted(call, keep.select(found), lambda e: str(e["Node"]["Node"]))
         return QueryResult(cat.index_for_service(name), kept)

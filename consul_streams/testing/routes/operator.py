@@ -87,7 +87,9 @@ async def raft_configuration(call: Call) -> web.StreamResponse:
         "Voter": True,
         "LastIndex": store.index,
     }
-    return json_response(call, {"Servers": [server], "Index": store.index})
+    # Operator.RaftGetConfiguration copies future.Index(); hashicorp/raft's GetConfiguration
+    # fills only configurations.latest, so that index is always 0.
+    return json_response(call, {"Servers": [server], "Index": 0})
 
 
 async def raft_peer(call: Call) -> web.StreamResponse:
@@ -225,7 +227,11 @@ async def autopilot_configuration(call: Call) -> web.StreamResponse:
 
 
 async def usage(call: Call) -> web.StreamResponse:
-    """``GET /v1/operator/usage``: service and node counts (blocking on those tables)."""
+    """``GET /v1/operator/usage``: service and node counts (blocking on those tables).
+
+    ``OperatorUsage`` returns ``structs.Usage``, whose embedded ``QueryMeta`` is serialized
+    into the body too (``Index``, ``KnownLeader``, ``ConsistencyLevel``, ...).
+    """
     opts = parse_query(call)
     cat = call.store.get(CatalogState)
     kinds = ("api-gateway", "connect-native", "connect-proxy", "ingress-gateway",
@@ -244,7 +250,17 @@ async def usage(call: Call) -> web.StreamResponse:
             "Nodes": len(cat.nodes),
         }
         index = max(cat.table_index["services"], cat.table_index["nodes"])
-        return QueryResult(index, {"Usage": {call.config.datacenter: dc_usage}})
+        # structs.Usage embeds structs.QueryMeta (no json tags), so the body repeats it.
+        meta = {
+            "Index": index,
+            "LastContact": 0,
+            "KnownLeader": True,
+            "ConsistencyLevel": opts.consistency,
+            "NotModified": False,
+            "Backend": 0,
+            "ResultsFilteredByACLs": False,
+        }
+        return QueryResult(index, {"Usage": {call.config.datacenter: dc_usage}, **meta})
 
     result = await blocking_query(call, opts, run)
     return json_response(call, result.body, headers=result.headers)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .._blocking import QueryResult, blocking_query, parse_query
+from .._blocking import QueryResult, blocking_query, go_quote, parse_query
 from ..server.decode import STRING, ListOf, MapOf, Struct, decode_body
 from ..server.dispatch import Handler, Router
 from ..server.wire import ApiError, Call, empty_response, json_response, meta_headers
@@ -96,7 +96,33 @@ async def acl(call: Call) -> web.StreamResponse:
         raise ApiError(401, ACL_DISABLED)
     if call.request.path == "/v1/acl/token/self":
         return await _token_self(call)
+    if call.request.path.startswith("/v1/agent/token/"):
+        return await _agent_token(call)
     return await _acl_management(call)
+
+
+#: api.AgentToken, the body of ``PUT /v1/agent/token/:type``.
+AGENT_TOKEN = Struct("AgentToken", "api.AgentToken", {"Token": STRING})
+#: The targets ``AgentToken`` accepts (current names and their legacy spellings).
+AGENT_TOKEN_TARGETS = frozenset(
+    {
+        "acl_token", "default", "acl_agent_token", "agent", "acl_agent_master_token",
+        "agent_master", "agent_recovery", "acl_replication_token", "replication",
+        "config_file_service_registration", "dns_token", "dns",
+    }
+)  # fmt: skip
+
+
+async def _agent_token(call: Call) -> web.StreamResponse:
+    """``PUT /v1/agent/token/:type`` (``AgentToken``) with ACLs on: agent:write (the
+    dispatcher's token check), then the body is decoded, then an unknown target answers
+    ``404 Token "x" is unknown``; a known one answers 200 with no body. The dev agent makes no
+    ACL'd calls of its own, so the token is accepted and not kept (never logged)."""
+    await decode_body(call, AGENT_TOKEN)
+    target = call.request.path.removeprefix("/v1/agent/token/")
+    if target not in AGENT_TOKEN_TARGETS:
+        raise ApiError(404, f"Token {go_quote(target)} is unknown")
+    return empty_response()
 
 
 async def _token_self(call: Call) -> web.StreamResponse:
@@ -326,7 +352,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/agent/connect/ca/roots", ("GET",), ca_roots),
     ("/v1/agent/connect/ca/leaf/", ("GET",), connect_disabled),
     ("/v1/catalog/connect/", ("GET",), _empty_read([], "Missing service name")),
-    ("/v1/catalog/gateway-services/", ("GET",), _empty_read(None, "Missing gateway name")),
+    # Catalog.GatewayServices runs filterACL even with ACLs off (authorizer ManageAll), and
+    # aclFilter.filterGatewayServices rebuilds the list with make(..., 0): `[]`, never null.
+    ("/v1/catalog/gateway-services/", ("GET",), _empty_read([], "Missing gateway name")),
     ("/v1/config/", ("GET", "DELETE"), config_entries),
     ("/v1/config", ("PUT",), _MESH),
     ("/v1/connect/ca/configuration", ("GET", "PUT"), connect_disabled),
