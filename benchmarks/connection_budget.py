@@ -15,6 +15,14 @@ Measured:
   budget); and a second round of writes to every key after those probes (whether all watches
   converge within ``--settle``).
 
+Then (``--part idle``, also part of the default run) the idle cost of more watches than
+long-poll slots (#13): ``--idle-watches`` (500) key watches on a client whose budget has
+``slots_for(--idle-cap)`` (48) slots, nothing written: the client's and the agent's CPU (% of
+one core) over ``--idle-seconds`` windows, for the two designs side by side, interleaved, over
+``--idle-rounds`` (>= 3) rounds: slot *rotation* (preempt the longest-held long-poll every
+``min_hold``) and the *prefix cover* (waiting key watches served by one recursive read of their
+prefix). After each window, a few single writes probe that every design still delivers.
+
 Watches use the default rate limiter. The agent runs in a child process.
 """
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import time
@@ -30,7 +39,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import AgentProcess, Board, Writer, machine, print_table
+from benchmarks._common import AgentProcess, Board, Writer, machine, median, print_table
 from consul_streams import Consul
 from consul_streams._budget import slots_for
 from consul_streams.watch import watch
@@ -143,6 +152,101 @@ async def _writes_round(
     return f"{elapsed:.2f} s (all {len(done):,})"
 
 
+DESIGNS = ("rotation", "prefix cover")
+
+
+def _agent_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _idle_round(
+    agent: AgentProcess, writer: Writer, keys: list[str], design: str, args: argparse.Namespace
+) -> dict[str, float]:
+    board = Board()
+    async with Consul(agent.address, environ={}, max_connections=args.idle_cap) as client:
+        client.engine.cover_prefixes = design == "prefix cover"
+        waits = [board.expect(key, b"0", 1) for key in keys]
+        tasks = [asyncio.create_task(subscriber(client, key, board)) for key in keys]
+        await asyncio.wait_for(asyncio.gather(*waits), 120)
+        await asyncio.sleep(args.idle_settle)  # let the first-read burst and queueing settle
+        budget = client.engine.budget
+        preempted = budget.preemptions if budget else 0
+        requests = (await agent.stats())["requests"]
+        cpu, agent_cpu, started = (
+            time.process_time(),
+            _agent_cpu_seconds(agent.pid),
+            time.perf_counter(),
+        )
+        await asyncio.sleep(args.idle_seconds)
+        wall = time.perf_counter() - started
+        result = {
+            "client": (time.process_time() - cpu) / wall * 100,
+            "agent": (_agent_cpu_seconds(agent.pid) - agent_cpu) / wall * 100,
+            "preemptions/s": ((budget.preemptions if budget else 0) - preempted) / wall,
+            "requests/s": ((await agent.stats())["requests"] - requests) / wall,
+        }
+        chosen = random.Random(len(keys)).sample(keys, args.idle_probes)
+        seen = [board.expect(key, b"probe", 1) for key in chosen]
+        started = time.perf_counter()
+        await writer.put_many((key, b"probe") for key in chosen)
+        try:
+            await asyncio.wait_for(asyncio.gather(*seen), args.probe_timeout)
+            result["probe"] = time.perf_counter() - started
+        except asyncio.TimeoutError:
+            result["probe"] = float("inf")
+        await writer.put_many((key, b"0") for key in chosen)
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+    return result
+
+
+async def idle(args: argparse.Namespace) -> None:
+    """Idle CPU with more key watches than long-poll slots: rotation vs the prefix cover."""
+    keys = [f"idle/{i:04d}" for i in range(args.idle_watches)]
+    results: dict[str, list[dict[str, float]]] = {design: [] for design in DESIGNS}
+    async with AgentProcess() as agent, Writer(agent.url) as writer:
+        await writer.put_many((key, b"0") for key in keys)
+        for round_ in range(args.idle_rounds):
+            order = DESIGNS if round_ % 2 == 0 else DESIGNS[::-1]  # interleaved
+            for design in order:
+                results[design].append(await _idle_round(agent, writer, keys, design, args))
+
+    def spread(design: str, measure: str, fmt: str) -> str:
+        values = [r[measure] for r in results[design]]
+        return f"{median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+    slots = slots_for(args.idle_cap)
+    print(
+        f"# idle: {args.idle_watches} key watches over {slots} long-poll slots, nothing written;"
+        f" {args.idle_rounds} rounds of {args.idle_seconds:g} s per design ({machine()})"
+    )
+    print_table(
+        ("design", "client CPU %", "agent CPU %", "preemptions/s", "requests/s", "probe s"),
+        [
+            (
+                design,
+                spread(design, "client", ".2f"),
+                spread(design, "agent", ".2f"),
+                spread(design, "preemptions/s", ".1f"),
+                spread(design, "requests/s", ".1f"),
+                spread(design, "probe", ".2f"),
+            )
+            for design in DESIGNS
+        ],
+    )
+    rotation = median([r["client"] for r in results["rotation"]])
+    cover = median([r["client"] for r in results["prefix cover"]])
+    print(
+        "median (min-max) over rounds; CPU in % of one core; probe: "
+        f"{args.idle_probes} single writes, all seen. Client CPU cover/rotation: "
+        f"{cover / rotation if rotation else float('nan'):.2f}x (target: <= 0.5 % of a core)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--watches", type=int, default=1_000)
@@ -151,12 +255,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-timeout", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=20.0, help="second round timeout, s")
     parser.add_argument("--quick", action="store_true", help="200 watches under a cap of 20")
+    parser.add_argument("--part", choices=("all", "budget", "idle"), default="all")
+    parser.add_argument("--idle-watches", type=int, default=500)
+    parser.add_argument("--idle-cap", type=int, default=64, help="64: 48 long-poll slots")
+    parser.add_argument("--idle-rounds", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--idle-settle", type=float, default=3.0)
+    parser.add_argument("--idle-probes", type=int, default=5)
     args = parser.parse_args(argv)
     if args.quick:
         args.watches, args.cap, args.probe_timeout, args.settle = 200, 20, 15.0, 3.0
-    rows = asyncio.run(run(args))
-    print(f"# connection budget ({machine()})")
-    print_table(("measure", "result"), rows)
+        args.idle_watches, args.idle_cap, args.idle_seconds = 200, 20, 5.0
+    if args.part in ("all", "budget"):
+        rows = asyncio.run(run(args))
+        print(f"# connection budget ({machine()})")
+        print_table(("measure", "result"), rows)
+    if args.part in ("all", "idle"):
+        asyncio.run(idle(args))
     return 0
 
 

@@ -11,8 +11,14 @@ watches share one long-poll. Measured:
   number of subscribers, and the marginal cost of a subscriber joining an existing poll;
 * delivery delay (write acknowledged -> value in a subscriber's hands) of every subscriber of
   a written key, against one subscriber on one query (its own key, same client) measured in
-  alternation in the same run: p99 ratio, target <= 3. The rate limiter is off on both sides
-  so that the ratio isolates the cost of fan-out.
+  alternation in the same run: median ratio, target <= 2 (#13), p99 ratio, target <= 3. The
+  rate limiter is off on both sides so that the ratio isolates the cost of fan-out;
+* the floor of one task per subscriber: as many resident bare tasks as subscribers, each
+  awaiting its own future; ``per_key`` of them woken in one loop pass (no client, no network):
+  the median wake delay, and the fan-out ratio it alone implies next to the measured
+  single-subscriber delay;
+* memory per unshared watch (``share=False``, each with its own poll parked at the agent):
+  ``--unshared`` of them on a second client, traced growth / count (target <= 10 KB, #13).
 
 The agent runs in a child process, so its CPU does not share the client's event loop.
 """
@@ -46,8 +52,8 @@ from consul_streams.watch import watch
 SOLO = "solo/key"
 
 
-async def subscriber(client: Consul, key: str, board: Board) -> None:
-    async for entry, _meta in watch(client.kv.get(key), rate_limit=None):
+async def subscriber(client: Consul, key: str, board: Board, share: bool = True) -> None:
+    async for entry, _meta in watch(client.kv.get(key), rate_limit=None, share=share):
         board.arrive(key, entry["Value"] if entry else None, time.perf_counter())
 
 
@@ -78,11 +84,79 @@ async def _deliveries(
     return [t - acked for t in times]
 
 
+async def _unshared(agent: AgentProcess, keys: list[str], count: int) -> float:
+    """Traced bytes per unshared watch, every one of them parked at the agent."""
+    cap = count + 1
+    while slots_for(cap) < count:
+        cap += 1
+    board = Board()
+    async with Consul(agent.address, environ={}, max_connections=cap) as client:
+        before = await agent.stats()
+        tracemalloc.start()
+        base = _traced()
+        waits = [board.expect(key, b"0", count // len(keys)) for key in keys]
+        tasks = [
+            asyncio.create_task(subscriber(client, keys[i % len(keys)], board, share=False))
+            for i in range(count)
+        ]
+        await asyncio.wait_for(asyncio.gather(*waits), 300)
+        await agent.wait_blocked(before["blocked"] + count)
+        grown = _traced() - base
+        tracemalloc.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+    return grown / count
+
+
+class _Residents:
+    """Bare tasks, each waiting on its own future, re-armed after every wake-up."""
+
+    def __init__(self, count: int) -> None:
+        self.futures: list[asyncio.Future[None]] = []
+        self.woken: list[float] = []
+        loop = asyncio.get_running_loop()
+        self.futures = [loop.create_future() for _ in range(count)]
+        self.tasks = [asyncio.create_task(self._wait(i)) for i in range(count)]
+
+    async def _wait(self, i: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.futures[i]
+            self.futures[i] = loop.create_future()
+            self.woken.append(time.perf_counter())
+
+
+async def _wake_floor(count: int, groups: int, rounds: int) -> list[float]:
+    """Delays from waking ``count`` of ``count * groups`` resident bare tasks (one future each,
+    as many as the benchmark's subscribers) to each one running: one task wake per subscriber."""
+    residents = _Residents(count * groups)
+    await asyncio.sleep(0)  # every task is now waiting on its future
+    delays: list[float] = []
+    for round_ in range(rounds):
+        group = round_ % groups
+        residents.woken = []
+        started = time.perf_counter()
+        for future in residents.futures[group * count : (group + 1) * count]:
+            future.set_result(None)
+        await asyncio.sleep(0)  # the woken tasks were scheduled first: they all run before us
+        if len(residents.woken) != count:
+            raise RuntimeError(f"woke {len(residents.woken)} of {count} tasks in one pass")
+        delays += [t - started for t in residents.woken]
+    for task in residents.tasks:
+        task.cancel()
+    await asyncio.wait(residents.tasks)
+    return delays
+
+
 async def run(args: argparse.Namespace) -> None:
     per_key = args.subscribers // args.queries
     keys = [f"fan/{q:03d}" for q in range(args.queries)]
     board = Board()
-    async with AgentProcess() as agent, Writer(agent.url) as writer:
+    async with (
+        AgentProcess(max_conns_per_client=args.unshared + 400) as agent,
+        Writer(agent.url) as writer,
+    ):
         await writer.put_many([(key, b"0") for key in keys] + [(SOLO, b"0")])
         # A long-poll slot for every query and the solo one (a quarter of the cap is kept for
         # other requests), so every poll is parked at the agent and none waits its turn.
@@ -117,6 +191,10 @@ async def run(args: argparse.Namespace) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
+        # Writes are over: every key holds its last value again for the unshared watches.
+        await writer.put_many([(key, b"0") for key in keys])
+        unshared = await _unshared(agent, keys, args.unshared)
+    floor = await _wake_floor(per_key, args.queries, args.rounds * args.writes)
     subscribers = per_key * args.queries
     print(f"# fan-out: {subscribers:,} subscribers over {args.queries} queries ({machine()})")
     print_table(
@@ -136,6 +214,10 @@ async def run(args: argparse.Namespace) -> None:
             (
                 f"time for {subscribers - args.queries:,} to join (tracemalloc on)",
                 f"{join_seconds:.2f} s",
+            ),
+            (
+                f"memory per unshared watch ({args.unshared} parked polls; target <= 10 KB)",
+                f"{unshared:,.0f} B",
             ),
         ],
     )
@@ -172,11 +254,25 @@ async def run(args: argparse.Namespace) -> None:
                 "",
                 "",
             ),
+            (
+                f"floor: {per_key} of {subscribers:,} bare tasks woken (+ solo)",
+                len(floor),
+                f"{(median(floor) + median(pooled_solo)) * 1000:.3f}",
+                "",
+                f"{(median(floor) + median(pooled_solo)) / median(pooled_solo):.2f}",
+                "",
+            ),
         ],
     )
     print(
         f"{args.rounds} rounds of {args.writes} writes to each side; ratios: median over rounds"
-        " (target p99 ratio <= 3)"
+        " (targets: median ratio <= 2, p99 ratio <= 3)"
+    )
+    print(
+        "ratio median per round: "
+        + ", ".join(f"{r:.2f}" for r in med)
+        + "; ratio p99 per round: "
+        + ", ".join(f"{r:.2f}" for r in p99)
     )
 
 
@@ -186,10 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--writes", type=int, default=40, help="writes per side per round")
+    parser.add_argument("--unshared", type=int, default=200, help="unshared watches (memory)")
     parser.add_argument("--quick", action="store_true", help="2,000 subscribers, 20 queries")
     args = parser.parse_args(argv)
     if args.quick:
-        args.subscribers, args.queries, args.rounds, args.writes = 2_000, 20, 2, 10
+        args.subscribers, args.queries, args.rounds, args.writes = 2_000, 20, 3, 10
     asyncio.run(run(args))
     return 0
 

@@ -2,7 +2,8 @@
 
 The curated public API; everything else lives in modules starting with ``_``. Every type in a
 public signature is exported here (``Clock``, ``Transport``, ``Request``, ``Response``,
-``Identity``, the seed's input types), and every error of the one tree.
+``Identity``, ``KeyCover``, the seed's input types), and every error of the
+one tree.
 """
 
 from consul_streams import ops as ops  # the operators, as consul_streams.ops
@@ -10,7 +11,7 @@ from consul_streams._client import Consul
 from consul_streams._clock import Clock, MonotonicClock, VirtualClock
 from consul_streams._health import Health, HealthMonitor
 from consul_streams._identity import Identity
-from consul_streams._query import BlockingMode, Query, Request, Response, Transport
+from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import (
     BadRequest,
@@ -99,6 +100,7 @@ __all__ = [
     "Identity",
     "InvalidArgument",
     "KVEntry",
+    "KeyCover",
     "LockLost",
     "Mapping",
     "MappingMeta",

@@ -13,6 +13,13 @@ again at the back, with the same index (nothing was lost: the agent had no chang
 So every watch is polled at least every ~(watches / slots) * ``min_hold`` seconds and blocking
 requests stay bounded by ``slots / min_hold`` per second.
 
+A *passive* waiter (a single-key KV watch, see ``_cover.py``) takes no part in that rotation:
+it waits for a slot in FIFO order like the others, but is not a reason to preempt anyone,
+because the engine's prefix cover watches its key and *nudges* it (``acquire`` returns None:
+read now without a slot) when the key changes. An *urgent* waiter (the cover's own read) goes
+to the front and preempts the oldest lease at once. With only passive waiters, nothing is
+timed: no CPU is spent while nothing changes.
+
 Each client's :class:`~consul_streams._watch_engine.WatchEngine` owns one budget (slots from
 the client's ``max_connections``, ``min_hold`` from ``Consul(min_hold=)``) and the rotation
 timer it starts; closing the engine cancels that timer.
@@ -23,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from consul_streams._clock import Clock, MonotonicClock
@@ -89,7 +97,12 @@ class LongPollBudget:
         self._tasks = tasks if tasks is not None else TaskOwner("long-poll budget")
         #: leases in grant order (dicts keep insertion order: the first is the oldest)
         self._held: dict[Lease, None] = {}
-        self._waiters: collections.deque[asyncio.Future[Lease]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Lease | None]] = collections.deque()
+        #: passive waiters and their tags (see the module docstring)
+        self._passive: dict[asyncio.Future[Lease | None], Any] = {}
+        self._urgent: set[asyncio.Future[Lease | None]] = set()
+        #: called with (future, tag) when a passive waiter queues (the engine's prefix cover)
+        self.on_passive: Callable[[asyncio.Future[Lease | None], Any], None] | None = None
         self._rotator: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
         self.preemptions = 0
@@ -109,27 +122,80 @@ class LongPollBudget:
         return sum(1 for f in self._waiters if not f.done())
 
     @property
+    def passive(self) -> int:
+        """Waiters served by the prefix cover (never a reason to preempt)."""
+        return sum(1 for f in self._passive if not f.done())
+
+    def _active_waiting(self) -> int:
+        return sum(1 for f in self._waiters if not f.done() and f not in self._passive)
+
+    def passive_waiters(self) -> list[tuple[asyncio.Future[Lease | None], Any]]:
+        """The passive waiters still queued, with their tags, oldest first."""
+        return [(f, tag) for f, tag in self._passive.items() if not f.done()]
+
+    def nudge(self, future: asyncio.Future[Lease | None]) -> None:
+        """Wake a passive waiter without a lease (its ``acquire`` returns None)."""
+        if not future.done():
+            future.set_result(None)
+        self._forget_waiter(future)
+
+    def activate(self, future: asyncio.Future[Lease | None]) -> None:
+        """Make a passive waiter an ordinary one (the cover cannot serve it): rotation resumes."""
+        if self._passive.pop(future, None) is not None and not future.done():
+            self._rebalance()
+
+    @property
     def rotator(self) -> asyncio.Task[None] | None:
         """The task timing preemptions while pollers wait (tests await it to see it end)."""
         return self._rotator
 
-    async def acquire(self) -> Lease:
-        """A lease, at once when a slot is free and nobody queues, else in FIFO order."""
+    async def acquire(self, *, urgent: bool = False) -> Lease:
+        """A lease, at once when a slot is free and nobody queues, else in FIFO order.
+
+        ``urgent``: queue first and preempt the oldest lease at once (the prefix cover's read).
+        """
+        lease = await self._acquire(None, urgent)
+        if lease is None:  # pragma: no cover (only passive waiters are nudged)
+            raise RuntimeError("an active waiter was nudged")
+        return lease
+
+    async def acquire_passive(self, tag: object) -> Lease | None:
+        """A lease like :meth:`acquire`, but waiting causes no preemption; None when
+        :meth:`nudge` d instead (``on_passive(future, tag)`` is called once queued)."""
+        return await self._acquire(tag, False)
+
+    async def _acquire(self, passive: object, urgent: bool) -> Lease | None:
         if len(self._held) < self.slots and not self._waiters:
             lease = self._grant()
         else:
-            future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-            self._waiters.append(future)
+            future: asyncio.Future[Lease | None] = asyncio.get_running_loop().create_future()
+            if urgent:
+                self._waiters.appendleft(future)
+                self._urgent.add(future)
+            else:
+                self._waiters.append(future)
+            if passive is not None:
+                self._passive[future] = passive
             self._rebalance()
+            if passive is not None and self.on_passive is not None:
+                self.on_passive(future, passive)
             try:
-                lease = await future
+                granted = await future
             except asyncio.CancelledError:
                 if future.done() and not future.cancelled():
-                    future.result().release()  # granted as we were cancelled: pass it on
+                    granted = future.result()
+                    if granted is not None:
+                        granted.release()  # granted as we were cancelled: pass it on
                 else:
                     future.cancel()
                     self._forget_waiter(future)
                 raise
+            finally:
+                self._passive.pop(future, None)
+                self._urgent.discard(future)
+            if granted is None:
+                return None
+            lease = granted
         lease.since = self.clock.now()
         lease.task = asyncio.current_task()
         self._notify()
@@ -154,7 +220,7 @@ class LongPollBudget:
         self._drop_done_waiters()
         self._notify()
 
-    def _forget_waiter(self, future: asyncio.Future[Lease]) -> None:
+    def _forget_waiter(self, future: asyncio.Future[Lease | None]) -> None:
         with contextlib.suppress(ValueError):  # already granted and popped
             self._waiters.remove(future)
         self._drop_done_waiters()
@@ -172,9 +238,11 @@ class LongPollBudget:
 
     def _rebalance(self) -> float | None:
         """Preempt old leases for the waiters; seconds until the next one is due (None: none)."""
-        wanted = self.waiting - sum(1 for lease in self._held if lease.preempted)
+        pending = sum(1 for lease in self._held if lease.preempted)
+        wanted = self._active_waiting() - pending
         if wanted <= 0:
             return None
+        urgent = sum(1 for f in self._urgent if not f.done()) - pending
         now = self.clock.now()
         due: float | None = None
         for lease in list(self._held):
@@ -183,10 +251,11 @@ class LongPollBudget:
             if lease.preempted or lease.since is None or lease.task is None:
                 continue
             held_for = now - lease.since
-            if held_for >= self.min_hold:
+            if held_for >= self.min_hold or urgent > 0:
                 lease.preempted = True
                 self.preemptions += 1
                 wanted -= 1
+                urgent -= 1
                 lease.task.cancel()  # aborts the holder's request; it re-queues
             else:
                 due = (
@@ -199,8 +268,8 @@ class LongPollBudget:
         return due if wanted > 0 else None
 
     async def _rotate(self) -> None:
-        """While pollers wait, preempt leases as they reach ``min_hold``."""
-        while self.waiting:
+        """While pollers wait (passive ones excepted), preempt leases as they reach ``min_hold``."""
+        while self._active_waiting():
             due = self._rebalance()
             if due is not None:
                 await self.clock.sleep(due)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
@@ -23,7 +23,16 @@ from consul_streams._query import BlockingMode, Query
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
 
-__all__ = ["Backoff", "PollConfig", "Poller", "RateLimit", "Round", "TokenBucket", "WatchStats"]
+__all__ = [
+    "Backoff",
+    "Cover",
+    "PollConfig",
+    "Poller",
+    "RateLimit",
+    "Round",
+    "TokenBucket",
+    "WatchStats",
+]
 
 log = logging.getLogger("consul_streams.watch")
 
@@ -156,13 +165,25 @@ class Round:
     changed: bool
 
 
+class Cover(Protocol):
+    """What a Poller asks of the engine's prefix cover (``_cover.PrefixCover``), which sits
+    above it: whether a poll of ``query`` may wait for a slot passively."""
+
+    def accepts(self, query: Query[Any]) -> bool: ...
+
+
 class Poller:
     """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
 
     def __init__(
-        self, query: Query[Any], config: PollConfig, budget: LongPollBudget | None = None
+        self,
+        query: Query[Any],
+        config: PollConfig,
+        budget: LongPollBudget | None = None,
+        cover: Cover | None = None,
     ) -> None:
-        """``budget``: the owning engine's long-poll budget (None: long-polls are not limited)."""
+        """``budget``: the owning engine's long-poll budget (None: long-polls are not limited);
+        ``cover``: its prefix cover, which serves this poll while it waits for a slot."""
         self.query = query
         self.config = config
         self.stats = WatchStats()
@@ -173,6 +194,7 @@ class Poller:
         self._previous: tuple[Any] | None = None
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
         self._budget = budget
+        self._cover = cover
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
         #: failing, since when, the last error: published for recipes and ``stream.health``
@@ -238,7 +260,13 @@ class Poller:
                 timeout=None if self._blocking() else self._nonblocking_timeout(),
             )
         while True:
-            lease = await self._budget.acquire()
+            cover = self._cover
+            passive = cover is not None and cover.accepts(self.query)
+            budget = self._budget
+            lease = await (budget.acquire_passive(self) if passive else budget.acquire())
+            if lease is None:
+                # Nudged by the prefix cover: the key changed; read it now, without a slot.
+                return await self.query.fetch(wait=self.config.wait)
             try:
                 return await self.query.fetch(
                     index=self._index, hash=self._hash, wait=self.config.wait
@@ -252,6 +280,12 @@ class Poller:
             # poll goes to the back and every other waiting watch is served first.
             self.stats.preempted += 1
             log.debug("%r: preempted, re-queued with index=%d", self.query, self._index)
+
+    def cover_state(self) -> tuple[str, int, bool]:
+        """For the prefix cover: this poll's key, the index it last read, whether it existed."""
+        cover = self.query.cover
+        key = cover.key if cover is not None else ""
+        return key, self._index, self._previous is not None and self._previous[0] is not None
 
     def _preempted(self, lease: Lease) -> bool:
         """Whether a CancelledError is only the budget's preemption (not a real cancel)."""

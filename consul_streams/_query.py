@@ -17,7 +17,7 @@ from consul_streams._identity import Identity
 from consul_streams._rules import format_go_duration, read_timeout_for_wait
 from consul_streams.typing import Meta
 
-__all__ = ["BlockingMode", "Query", "Request", "Response", "Transport"]
+__all__ = ["BlockingMode", "KeyCover", "Query", "Request", "Response", "Transport"]
 
 T = TypeVar("T")
 #: A watch sends the same wait on every round: format it once.
@@ -106,7 +106,23 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, slots=True)
+class KeyCover:
+    """Declared by a single-key KV read: the watch engine may watch the key through one
+    recursive read of a prefix shared with other such keys (``_cover.py``).
+
+    ``group``: the read's other parameters (datacenter, consistency); reads with equal groups
+    may share a prefix read, built by ``prefix_request(prefix, group)`` (a plain function, so
+    that a Query carries no closure: thousands of subscribers build one each).
+    """
+
+    key: str
+    group: tuple[tuple[str, str], ...]
+    prefix_request: Callable[[str, tuple[tuple[str, str], ...]], Request] = field(compare=False)
+
+
+# Slots: every watch() of a shared query builds one; thousands of subscribers, thousands of them.
+@dataclass(frozen=True, eq=False, slots=True)
 class Query(Generic[T]):
     """A read that has not been performed yet.
 
@@ -136,6 +152,8 @@ class Query(Generic[T]):
     #: Typed ``object``: the engine sits above Query, which must not import it even for types
     #: (tests/test_imports.py); ``watch()`` checks it is a ``WatchEngine``.
     engine: object | None = field(default=None, repr=False)
+    #: set by single-key KV reads: lets the engine watch the key through a prefix read
+    cover: KeyCover | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:

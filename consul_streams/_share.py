@@ -73,7 +73,7 @@ class Hub:
     def attach(self) -> Subscription:
         sub = Subscription(self)
         self._subscribers.add(sub)
-        # A late subscriber gets the current value at once: next_round reads the hub's state.
+        # A late subscriber gets the current value at once: ready() reads the hub's state.
         if self._task is None and self.error is None:
             self._task = self._spawn(
                 self._run(), name=f"consul_streams.watch {self.poller.query!r}"
@@ -110,6 +110,9 @@ class Hub:
 class Subscription:
     """A consumer's handle on a hub: wait for a newer round, read it, close."""
 
+    # Slots: a shared poll may have thousands of subscribers (#13: <= 2 KB each).
+    __slots__ = ("_loop", "_waiter", "arrived_at", "closed", "hub")
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.closed = False
@@ -124,19 +127,20 @@ class Subscription:
         """The round a consumer that skips its initial value compares the next ones with."""
         return self.arrived_at if self.arrived_at is not None else self.hub.first
 
-    async def next_round(self, after: int) -> Round:
-        """The newest round with ``seq > after``; raises the poll's fatal error, if any."""
-        while True:
-            latest = self.hub.latest
-            if latest is not None and latest.seq > after:
-                return latest
-            if self.hub.error is not None:
-                raise self.hub.error
-            waiter = self._waiter = self._loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+    def ready(self, after: int) -> Round | None:
+        """The newest round with ``seq > after``, or None (then await :meth:`waiter`);
+        raises the poll's fatal error, if any."""
+        latest = self.hub.latest
+        if latest is not None and latest.seq > after:
+            return latest
+        if self.hub.error is not None:
+            raise self.hub.error
+        return None
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future :meth:`notify` completes (one per wait: fan-out wakes one per consumer)."""
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
 
     def notify(self) -> bool:
         """Wake the consumer if it is waiting for a round; whether it was."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from consul_streams._budget import DEFAULT_MIN_HOLD, LongPollBudget, check_min_hold
 from consul_streams._clock import Clock
+from consul_streams._cover import PrefixCover
 from consul_streams._engine import PollConfig, Poller
 from consul_streams._query import Query
 from consul_streams._share import Hub, Subscription
@@ -47,6 +48,7 @@ class WatchEngine:
         min_hold: float = DEFAULT_MIN_HOLD,
         clock: Clock | None = None,
         name: str = "consul_streams watch engine",
+        cover_prefixes: bool = True,
     ) -> None:
         if slots is not None and (
             isinstance(slots, bool) or not isinstance(slots, int) or slots < 1
@@ -61,6 +63,10 @@ class WatchEngine:
         #: every running hub, shared or not (what close must end)
         self._live: set[Hub] = set()
         self._budget: LongPollBudget | None = None
+        #: serve single-key KV watches waiting for a slot from one prefix read (``_cover.py``)
+        #: instead of rotating slots; set before the first watch (benchmarks compare both)
+        self.cover_prefixes = cover_prefixes
+        self._cover: PrefixCover | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -97,7 +103,14 @@ class WatchEngine:
                 clock=self._clock if self._clock is not None else clock,
                 tasks=self._tasks,
             )
+            if self.cover_prefixes:
+                self._cover = PrefixCover(self._budget, self._tasks)
         return self._budget
+
+    @property
+    def cover(self) -> PrefixCover | None:
+        """The prefix cover, once the budget exists (None when ``cover_prefixes`` is off)."""
+        return self._cover
 
     def _check_open(self) -> None:
         if self._closed:
@@ -115,7 +128,8 @@ class WatchEngine:
         return hub.attach()
 
     def _new_hub(self, query: Query[Any], config: PollConfig, key: Hashable) -> Hub:
-        poller = Poller(query, config, self.budget_for(config.clock))
+        budget = self.budget_for(config.clock)
+        poller = Poller(query, config, budget, self._cover)
         hub = Hub(poller, key, spawn=self._tasks.spawn, on_idle=self._forget)
         self._live.add(hub)
         return hub

@@ -53,11 +53,15 @@ _SKIP = object()
 class _Consumer:
     """One iteration's emit policy: first result, changes only, heartbeats, new events."""
 
+    __slots__ = ("_last", "_last_seq", "_seen", "emits", "stream", "subscription")
+
     def __init__(self, stream: WatchStream[Any]) -> None:
         self.stream = stream
         self.subscription: Subscription | None = None
         self.emits = 0
         self._last: tuple[Any] | None = None
+        #: the seq of the round ``_last`` came from
+        self._last_seq = 0
         self._seen: set[str] | None = None
 
     def decide(self, round_: Round, baseline: Round | None) -> Any:
@@ -71,14 +75,20 @@ class _Consumer:
             return self._decide_events(round_, baseline)
         if self._last is None:
             if opts.initial:
-                self._last = (round_.value,)
+                self._last, self._last_seq = (round_.value,), round_.seq
                 return round_.value
             base = baseline if baseline is not None else round_
-            self._last = (base.value,)
+            self._last, self._last_seq = (base.value,), base.seq
             if round_.seq <= base.seq:  # the skipped initial value itself
                 return _SKIP
-        if round_.value != self._last[0]:
-            self._last = (round_.value,)
+        if round_.seq == self._last_seq + 1:
+            # The poll compared this round with the previous one, which this consumer holds:
+            # one comparison per change for all the subscribers of a shared poll.
+            changed = round_.changed
+        else:  # latest-wins delivery skipped rounds: compare with what this consumer holds
+            changed = round_.value != self._last[0]
+        self._last, self._last_seq = (round_.value,), round_.seq
+        if changed:
             return round_.value
         return round_.value if opts.heartbeat else _SKIP
 
@@ -127,8 +137,12 @@ class _Consumer:
             unlisten = sub.hub.poller.health.add_listener(sink.set)
         try:
             while True:
-                # Waiting happens here, outside any task group; the poll runs in the hub.
-                round_ = await sub.next_round(seq)
+                # Waiting happens here, outside any task group; the poll runs in the hub. The
+                # wait is inlined (no coroutine per round): fan-out wakes every subscriber.
+                round_ = sub.ready(seq)
+                if round_ is None:
+                    await sub.waiter()
+                    continue
                 seq = round_.seq
                 item = self.decide(round_, sub.baseline)
                 if item is _SKIP:

@@ -20,9 +20,9 @@ from consul_streams._budget import Lease, LongPollBudget, slots_for
 from consul_streams._client import Consul
 from consul_streams._clock import VirtualClock
 from consul_streams._engine import PollConfig, Poller
-from consul_streams._query import Request
+from consul_streams._query import KeyCover, Request
 from consul_streams._watch_engine import WatchEngine
-from consul_streams.exceptions import InvalidArgument
+from consul_streams.exceptions import InvalidArgument, PermissionDenied
 from consul_streams.testing import DevAgent
 from consul_streams.watch import Backoff, watch
 
@@ -160,14 +160,30 @@ class Store:
         return Reply(value, index=index)
 
 
+def _key_cover(path: str) -> KeyCover:
+    """What KV.get declares, for the fake store's paths."""
+    return KeyCover(
+        path.removeprefix("/v1/kv/"),
+        (),
+        lambda prefix, params: Request("GET", f"/v1/kv/{prefix}", (("recurse", ""), *params)),
+    )
+
+
 class Watchers:
     """One consumer task per key, each recording the latest value it emitted."""
 
-    def __init__(self, transport: FakeTransport, store: Store, clock: VirtualClock) -> None:
+    def __init__(
+        self, transport: FakeTransport, store: Store, clock: VirtualClock, *, cover: bool = False
+    ) -> None:
         self.latest: dict[str, str] = {}
         self.changed = asyncio.Event()
         self.streams = [
-            watch(json_query(transport, path), clock=clock, rate_limit=None, wait="5m")
+            watch(
+                json_query(transport, path, cover=_key_cover(path) if cover else None),
+                clock=clock,
+                rate_limit=None,
+                wait="5m",
+            )
             for path in store.values
         ]
         self.iterators: list[Any] = []
@@ -217,6 +233,37 @@ async def test_more_watches_than_slots_converge_and_every_watch_is_rotated_in() 
     budget = t.engine.budget
     assert budget is not None
     assert budget.preemptions > 0
+    await watchers.close()
+
+
+async def test_when_the_prefix_read_is_refused_waiting_key_watches_rotate_again() -> None:
+    """A token that may read each key but not list their prefix (403 on ?recurse): the
+    prefix cover gives its waiters back to rotation, and every watch still converges."""
+    clock = VirtualClock()
+    store = Store(5)
+
+    async def handler(request: Request) -> Reply:
+        if "recurse" in dict(request.params):
+            return Reply(error=PermissionDenied(403, "Permission denied", method="GET"))
+        return await store.handler(request)
+
+    t = FakeTransport(max_connections=2, handler=handler)  # 1 long-poll slot
+    watchers = Watchers(t, store, clock, cover=True)
+    await within(watchers.until({p: "v0" for p in store.values}))
+    for n, path in enumerate(reversed(list(store.values))):  # single writes: need rotation
+        store.write(path, f"w{n}")
+        for _ in range(60):  # bounded: rotation reaches it within a few min_holds
+            if watchers.latest.get(path) == f"w{n}":
+                break
+            await within(clock.advance(1.0))
+        assert watchers.latest.get(path) == f"w{n}"
+    cover = t.engine.cover
+    assert cover is not None
+    assert cover.reads >= 1
+    assert cover.nudges == 0
+    budget = t.engine.budget
+    assert budget is not None
+    assert budget.preemptions > 1
     await watchers.close()
 
 

@@ -86,6 +86,7 @@ NOT_CALLED_BY_USERS = {
     "consul_streams.WatchEngine.subscribe",
     "consul_streams.WatchEngine.budget_for",
     "consul_streams.WatchEngine.budget",
+    "consul_streams.WatchEngine.cover",
 }
 
 

@@ -6,6 +6,7 @@ End to end against the dev agent: the real client, its transport and its engine.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from consul_streams._client import Consul
+from consul_streams._clock import VirtualClock
 from consul_streams.exceptions import ClientClosed, ConsulError
 from consul_streams.testing import DevAgent
 from consul_streams.watch import Backoff, watch
@@ -103,3 +105,144 @@ async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
         await it.aclose()
         assert one.engine.budget.held == 0
         assert one.engine.polls == 0
+
+
+class Latest:
+    """The latest value each key's watch emitted, and a way to wait for expected values."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes | None] = {}
+        self.changed = asyncio.Event()
+
+    async def consume(self, client: Consul, key: str, clock: VirtualClock) -> None:
+        async for entry, _ in watch(client.kv.get(key), rate_limit=None, clock=clock):
+            self.values[key] = entry["Value"] if entry else None
+            self.changed.set()
+
+    async def until(self, expected: dict[str, bytes | None]) -> None:
+        while any(self.values.get(k, b"?") != v for k, v in expected.items()):
+            self.changed.clear()
+            await self.changed.wait()
+
+
+async def test_key_watches_beyond_the_slots_converge_without_rotation(agent: DevAgent) -> None:
+    """10 key watches over 3 long-poll slots with a min_hold that never elapses: the waiting
+    ones are served by one recursive read of their prefix, so every write and delete is seen
+    with no rotation and no timer left while idle. Relies on Consul answering a single-key read
+    with the entry's ModifyIndex (agent/consul/kvs_endpoint.go, KVS.Get)."""
+    clock = VirtualClock()  # the budget's clock: never advanced, so min_hold never elapses
+    keys = [f"w/{i}" for i in range(10)]
+    latest = Latest()
+    async with Consul(agent.url, environ={}, max_connections=4) as client:
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(dict.fromkeys(keys, b"0")))
+        budget, cover = client.engine.budget, client.engine.cover
+        assert budget is not None
+        assert cover is not None
+        for n, key in enumerate(reversed(keys)):
+            assert await within(client.kv.put(key, f"v{n}".encode())) is True
+            await within(latest.until({key: f"v{n}".encode()}))
+        for key in keys[:2] + keys[-2:]:
+            await client.kv.delete(key)
+        await within(latest.until(dict.fromkeys(keys[:2] + keys[-2:])))
+        # A watch outside the prefix: the cover restarts its read with a shorter prefix.
+        await client.kv.put("other", b"o")
+        tasks.append(asyncio.ensure_future(latest.consume(client, "other", clock)))
+        await within(latest.until({"other": b"o"}))
+        await within(client.kv.put("other", b"p"))
+        await within(latest.until({"other": b"p"}))
+        # The prefix read took its slot by preemption (urgent, not timed: the clock never
+        # moved, so no rotation could have served anyone).
+        assert budget.preemptions >= 1
+        assert cover.nudges > 0  # watches waiting for a slot were served by the prefix read
+        assert budget.rotator is None  # nothing timed while the waiters are covered
+        assert clock.sleepers == 0
+        assert agent.blocked_queries <= 3
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        await within(agent.wait_unblocked())  # the prefix read stops with its last waiter
+        assert client.engine.tasks == 0
+
+
+async def test_with_the_cover_off_waiting_key_watches_rotate(agent: DevAgent) -> None:
+    """The previous design, still selectable (benchmarks compare both): rotation serves them."""
+    clock = VirtualClock()
+    keys = [f"w/{i}" for i in range(5)]
+    latest = Latest()
+    async with Consul(agent.url, environ={}, max_connections=2) as client:
+        client.engine.cover_prefixes = False
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(dict.fromkeys(keys, b"0")))
+        await within(clock.wait_for_sleepers(1))  # the rotation timer
+        assert client.engine.cover is None
+        for n, key in enumerate(keys):
+            await client.kv.put(key, f"v{n}".encode())
+        while any(latest.values[k] != f"v{n}".encode() for n, k in enumerate(keys)):
+            await within(clock.advance(1.0))
+        budget = client.engine.budget
+        assert budget is not None
+        assert budget.preemptions > 0
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_bursts_of_writes_and_deletes_converge_through_the_cover(
+    agent: DevAgent, seed: int
+) -> None:
+    """30 key watches over 3 slots, no rotation possible (the budget's clock never moves):
+    after each burst of random puts and deletes, every watch holds the key's final state."""
+    rng = random.Random(seed)
+    clock = VirtualClock()
+    keys = [f"b/{i:02d}" for i in range(30)]
+    latest = Latest()
+    state: dict[str, bytes | None] = dict.fromkeys(keys, b"0")
+    async with Consul(agent.url, environ={}, max_connections=4) as client:
+        for key in keys:
+            await client.kv.put(key, b"0")
+        tasks = [asyncio.ensure_future(latest.consume(client, k, clock)) for k in keys]
+        await within(latest.until(state))
+        for burst in range(5):
+            for op in range(10):
+                key = rng.choice(keys)
+                if rng.random() < 0.3:
+                    await client.kv.delete(key)
+                    state[key] = None
+                else:
+                    value = f"{burst}.{op}".encode()
+                    await client.kv.put(key, value)
+                    state[key] = value
+            await within(latest.until(state))
+        budget = client.engine.budget
+        assert budget is not None
+        assert budget.preemptions >= 1  # the prefix read's slot (rotation cannot happen here)
+        assert clock.sleepers == 0
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+
+
+def test_single_key_reads_declare_how_a_prefix_read_covers_them() -> None:
+    """kv.get/kv.raw declare their key and parameters; kv.items/keys (prefix reads) do not."""
+    client = Consul("127.0.0.1:1", environ={})
+    get = client.kv.get("app/x y", dc="dc2", consistency="stale")
+    raw = client.kv.raw("app/z", dc="dc2", consistency="stale")
+    assert get.cover is not None
+    assert raw.cover is not None
+    assert get.cover.key == "app/x y"
+    assert get.cover.group == raw.cover.group  # one prefix read may serve both
+    request = get.cover.prefix_request("app/x", get.cover.group)
+    assert request.method == "GET"
+    assert request.path == "/v1/kv/app/x"
+    assert dict(request.params) == {"recurse": "", "dc": "dc2", "stale": ""}
+    assert client.kv.items("app/").cover is None
+    assert client.kv.keys("app/").cover is None
+    other = client.kv.get("app/x y").cover  # the default datacenter: another group
+    assert other is not None
+    assert other.group != get.cover.group

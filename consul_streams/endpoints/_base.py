@@ -22,7 +22,7 @@ import msgspec
 
 from consul_streams._identity import Identity
 from consul_streams._parse import parse_bool, parse_int
-from consul_streams._query import BlockingMode, Query, Request, Response, Transport
+from consul_streams._query import BlockingMode, KeyCover, Query, Request, Response, Transport
 from consul_streams.exceptions import DecodeError, InvalidArgument
 from consul_streams.typing import parse_blocking, parse_consistency
 
@@ -292,6 +292,7 @@ class Endpoint:
         mode: BlockingMode = BlockingMode.INDEX,
         ok_statuses: frozenset[int] = frozenset({200}),
         identity: Identity | None = None,
+        cover: KeyCover | None = None,
     ) -> Query[T]:
         """A Query for ``request``; ``watch`` seeds its index and wait (one blocking read)."""
         index, wait = (0, None) if watch is None else parse_blocking(watch, "watch")
@@ -305,6 +306,7 @@ class Endpoint:
             wait=wait,
             identity=identity,
             engine=self._client.engine if isinstance(self._client, _EngineOwner) else None,
+            cover=cover,
         )
 
     async def _write(

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import msgspec
 
 from consul_streams import _identity
-from consul_streams._query import Query, Request, Response
+from consul_streams._query import KeyCover, Query, Request, Response
 from consul_streams.endpoints._base import (
     Endpoint,
     b64decode,
@@ -60,6 +60,11 @@ def check_key(key: object, parameter: str = "key", *, allow_empty: bool = False)
     if any(seg in (".", "..") for seg in key.split("/")):
         raise InvalidArgument(parameter, "must not contain '.' or '..' path segments")
     return check_text(key, parameter)
+
+
+def _prefix_read(prefix: str, params: tuple[tuple[str, str], ...]) -> Request:
+    """The recursive read of ``prefix`` a :class:`KeyCover` watches its key through."""
+    return Request("GET", kv_path(prefix), (("recurse", ""), *params))
 
 
 def kv_path(key: str) -> str:
@@ -204,6 +209,10 @@ class KV(Endpoint):
     ) -> Request:
         return Request("GET", kv_path(key), tuple(extra + common_params(dc, consistency)))
 
+    def _cover(self, key: str, dc: object, consistency: object) -> KeyCover:
+        """How the engine may watch ``key`` through a recursive read of a prefix."""
+        return KeyCover(key, tuple(common_params(dc, consistency)), _prefix_read)
+
     def get(
         self,
         key: str,
@@ -220,6 +229,7 @@ class KV(Endpoint):
             watch=watch,
             ok_statuses=_OK_OR_MISSING,
             identity=_identity.KV_ENTRY,
+            cover=self._cover(key, dc, consistency),
         )
 
     def raw(
@@ -232,7 +242,10 @@ class KV(Endpoint):
     ) -> Query[bytes | None]:
         """The raw value bytes at ``key`` (``?raw``), or ``None`` when it does not exist."""
         request = self._read(check_key(key), [("raw", "")], dc, consistency)
-        return self._query(request, _decode_raw, watch=watch, ok_statuses=_OK_OR_MISSING)
+        cover = self._cover(key, dc, consistency)
+        return self._query(
+            request, _decode_raw, watch=watch, ok_statuses=_OK_OR_MISSING, cover=cover
+        )
 
     def items(
         self,
