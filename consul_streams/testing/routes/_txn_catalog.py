@@ -53,6 +53,19 @@ def _int(obj: Any, name: str) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
+def _set_cas_stale(existing: Rec | None, body: Any) -> bool:
+    """A ``cas`` write's index check (``ensure*CASTxn``): 0 means "only if absent"."""
+    index = _int(body, "ModifyIndex")
+    if index == 0:
+        return existing is not None
+    return existing is None or existing["ModifyIndex"] != index
+
+
+def _delete_cas_stale(existing: Rec | None, body: Any) -> bool:
+    """A ``delete-cas``'s index check (``delete*CASTxn``): the entry must exist at that index."""
+    return existing is None or existing["ModifyIndex"] != _int(body, "ModifyIndex")
+
+
 def pre_check_catalog_op(kind: str, op: Rec) -> str | None:
     """``Txn.preCheck`` for a catalog op (skipped for ``get``); fills defaulted IDs in place."""
     if _str(op, "Verb") == "get":
@@ -108,10 +121,7 @@ def _node_op(cat: CatalogState, w: Write, verb: str, body: Rec) -> Result:
     if verb in ("set", "cas"):
         if verb == "cas":
             existing = cat.nodes.get(name)
-            index = _int(body, "ModifyIndex")
-            if (index == 0 and existing is not None) or (
-                index != 0 and (existing is None or existing["ModifyIndex"] != index)
-            ):
+            if _set_cas_stale(existing, body):
                 return [], f"failed to set node {q}, index is stale"
         node = {
             "ID": node_id,
@@ -127,7 +137,7 @@ def _node_op(cat: CatalogState, w: Write, verb: str, body: Rec) -> Result:
         return [], None
     if verb == "delete-cas":
         existing = cat.nodes.get(name)
-        if existing is None or existing["ModifyIndex"] != _int(body, "ModifyIndex"):
+        if _delete_cas_stale(existing, body):
             return [], f"failed to delete node {q}, index is stale"
         cat.delete_node(w, name)
         return [], None
@@ -164,12 +174,8 @@ def _service_op(cat: CatalogState, w: Write, verb: str, node: str, body: Rec) ->
         return [{"Service": existing}], None
     if verb in ("set", "cas"):
         # ensureServiceCASTxn compares first; ensureServiceTxn then needs the node.
-        if verb == "cas":
-            index = _int(body, "ModifyIndex")
-            if (index == 0 and existing is not None) or (
-                index != 0 and (existing is None or existing["ModifyIndex"] != index)
-            ):
-                return [], f"failed to set {where}, index is stale"
+        if verb == "cas" and _set_cas_stale(existing, body):
+            return [], f"failed to set {where}, index is stale"
         if not cat.node_exists(node):
             return [], "Missing node registration"
         definition = {
@@ -181,7 +187,7 @@ def _service_op(cat: CatalogState, w: Write, verb: str, node: str, body: Rec) ->
         cat.delete_service(w, node, sid)
         return [], None
     if verb == "delete-cas":
-        if existing is None or existing["ModifyIndex"] != _int(body, "ModifyIndex"):
+        if _delete_cas_stale(existing, body):
             return [], f"failed to delete {where}, index is stale"
         cat.delete_service(w, node, sid)
         return [], None
@@ -201,12 +207,8 @@ def _check_op(cat: CatalogState, w: Write, verb: str, body: Rec) -> Result:
             return [], f"{where} doesn't exist"
         return [{"Check": existing}], None
     if verb in ("set", "cas"):
-        if verb == "cas":
-            index = _int(body, "ModifyIndex")
-            if (index == 0 and existing is not None) or (
-                index != 0 and (existing is None or existing["ModifyIndex"] != index)
-            ):
-                return [], f"failed to set {where}, index is stale"
+        if verb == "cas" and _set_cas_stale(existing, body):
+            return [], f"failed to set {where}, index is stale"
         if not cat.node_exists(node):
             return [], "Missing node registration"
         sid = _str(body, "ServiceID")
@@ -227,7 +229,7 @@ def _check_op(cat: CatalogState, w: Write, verb: str, body: Rec) -> Result:
         cat.delete_check(w, node, cid)
         return [], None
     if verb == "delete-cas":
-        if existing is None or existing["ModifyIndex"] != _int(body, "ModifyIndex"):
+        if _delete_cas_stale(existing, body):
             return [], f"failed to delete {where}, index is stale"
         cat.delete_check(w, node, cid)
         return [], None
