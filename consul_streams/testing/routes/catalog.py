@@ -82,6 +82,16 @@ def matches_tags(tags: list[str], wanted: list[str]) -> bool:
     return all(tag.lower() in have for tag in wanted)
 
 
+def instance_selector(call: Call) -> Callable[[Rec, Rec], bool]:
+    """The ``tag``, ``node-meta`` and ``peer`` filters of a service read, parsed once before
+    the read blocks: ``selected(node, service)`` for each instance."""
+    meta = node_meta_param(call)
+    tags = call.request.query.getall("tag", [])
+    if not local_only(call):
+        return lambda node, svc: False
+    return lambda node, svc: matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
+
+
 async def read_json(call: Call) -> Any:
     """Decode the request body; undecodable JSON is 400 ``Request decode failed: ...``."""
     raw = await call.body()
@@ -311,17 +321,13 @@ async def service(call: Call) -> web.Response:
     opts = parse_query(call)
     name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.CATALOG_SERVICE)
-    meta = node_meta_param(call)
-    local = local_only(call)
-    tags = call.request.query.getall("tag", [])
+    selected = instance_selector(call)
     cat = catalog_of(call)
 
     def run(ws: WatchSet) -> QueryResult:
         ws.add(("service", name))
         found = [
-            catalog_service(node, svc)
-            for node, svc in cat.instances(name)
-            if local and matches_tags(svc["Tags"], tags) and matches_node_meta(node, meta)
+            catalog_service(node, svc) for node, svc in cat.instances(name) if selected(node, svc)
         ]
         kept = near_sorted(call, keep.select(found), lambda s: str(s["Node"]))
         return QueryResult(cat.index_for_service(name), kept)

@@ -15,9 +15,8 @@ from ..state.store import WatchSet
 from .catalog import (
     catalog_of,
     compile_filter,
-    local_only,
+    instance_selector,
     matches_node_meta,
-    matches_tags,
     near_sorted,
     node_meta_param,
     serve_read,
@@ -102,9 +101,7 @@ async def service(call: Call) -> web.Response:
     opts = parse_query(call)
     name = call.required_suffix("Missing service name")
     keep = compile_filter(opts, bexpr.SERVICE_ENTRY)
-    meta = node_meta_param(call)
-    local = local_only(call)
-    tags = call.request.query.getall("tag", [])
+    selected = instance_selector(call)
     cat = catalog_of(call)
 
     def run(ws: WatchSet) -> QueryResult:
@@ -112,7 +109,7 @@ async def service(call: Call) -> web.Response:
         found: list[dict[str, Any]] = [
             {"Node": n, "Service": svc, "Checks": cat.service_checks(n["Node"], svc["ID"])}
             for n, svc in cat.instances(name)
-            if local and matches_tags(svc["Tags"], tags) and matches_node_meta(n, meta)
+            if selected(n, svc)
         ]
         kept = near_sorted(call, keep.select(found), lambda e: str(e["Node"]["Node"]))
         return QueryResult(cat.index_for_service(name), kept)
