@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
@@ -155,9 +155,11 @@ class PollConfig:
         return (self.wait, self.rate_limit, self.backoff, self.retry, self.clock, self.rng)
 
 
-@dataclass(frozen=True)
-class Round:
-    """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one."""
+class Round(NamedTuple):
+    """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one.
+
+    A named tuple: one is built per answer, on the path from the answer to its consumers.
+    """
 
     seq: int
     value: Any
@@ -337,24 +339,25 @@ class Poller:
                 continue
             if self._failures:
                 self._failure_log.recovered()
-            self._failures = 0
+                self._failures = 0
             if not self.health.health.ok:  # the hot path allocates nothing
                 self.health.recovered()
-            self.stats.last_contact = meta.last_contact
             self._thread(meta)
-            changed = self._previous is None or self._previous[0] != value
+            previous = self._previous
+            changed = previous is None or previous[0] != value
             if not changed:
                 self.stats.unchanged += 1
             self._previous = (value,)
             self._seq += 1
-            woke = publish(Round(self._seq, value, meta, changed))
+            if publish(Round(self._seq, value, meta, changed)):
+                # Let the woken consumers take the value before anything else is done here,
+                # above all before the next request is sent: that send (a syscall that wakes
+                # the agent) would otherwise delay them.
+                await asyncio.sleep(0)
+            # Bookkeeping after the consumers (#13): reading LastContact parses the headers.
+            self.stats.last_contact = meta.last_contact
             if self._bucket is not None:
                 waited = await self._bucket.take()
                 if waited:
                     self.stats.rate_limited += 1
                     log.debug("%r: rate limited for %.3fs", self.query, waited)
-                    continue
-            if woke:
-                # Let the woken consumers take the value before the next request is sent:
-                # that send (a syscall that wakes the agent) would otherwise delay them.
-                await asyncio.sleep(0)

@@ -150,9 +150,10 @@ class AiohttpTransport:
     ``max_connections`` caps concurrent requests with a semaphore (and, for an owned session,
     the connector's pool), so a caller's session is capped too.
 
-    Timeouts: ``aiohttp.ClientTimeout(total=t, sock_read=t, sock_connect=...)``: ``t`` is the
-    request's whole deadline, so a peer that trickles bytes cannot hold a request past it
-    (a read timeout alone restarts with every byte). ``t`` is the request's ``timeout`` (a
+    Timeouts: ``aiohttp.ClientTimeout(total=t, sock_connect=...)``: ``t`` is the request's
+    whole deadline, so a peer that trickles bytes cannot hold a request past it. No
+    ``sock_read``: it could never fire before ``total`` (it restarts with every byte), and
+    aiohttp re-arms a timer for it on every chunk received. ``t`` is the request's ``timeout`` (a
     blocking read's is ``wait * 17/16`` plus a connect allowance, see ``Query.timeout_for``) or
     the transport default (30 s), never aiohttp's 300 s, which equals Consul's default wait.
 
@@ -191,9 +192,20 @@ class AiohttpTransport:
         self._timeout = timeout
         self._max_connections = max_connections
         self._ssl = ssl_context
-        self._server_name = tls_server_name
         self._semaphore = asyncio.Semaphore(max_connections)
         self._closed = False
+        # Built once: a request without headers of its own sends exactly these.
+        self._credentials: dict[str, str] = {}
+        if self._token:
+            self._credentials["X-Consul-Token"] = self._token
+        if self._auth_header:
+            self._credentials["Authorization"] = self._auth_header
+        self._default_headers = {"Accept-Encoding": self._accept_encoding, **self._credentials}
+        self._request_kwargs: dict[str, Any] = {}
+        if ssl_context is not None:
+            self._request_kwargs["ssl"] = ssl_context
+        if tls_server_name is not None:
+            self._request_kwargs["server_hostname"] = tls_server_name
         digest = hashlib.sha256(self._token.encode()).hexdigest()[:16] if self._token else None
         self._identity = (address.url, datacenter, digest)
 
@@ -260,11 +272,13 @@ class AiohttpTransport:
         cached = self._timeouts.get(deadline)
         if cached is None:
             # ``total``: the request's whole deadline (#11), so a trickling peer cannot hold it.
+            # No ``sock_read``: it restarts with every byte, so it cannot fire before ``total``,
+            # and aiohttp re-arms a timer for it on every chunk (#13).
             cached = aiohttp.ClientTimeout(
                 total=deadline,
                 connect=None,
                 sock_connect=min(deadline, self._timeout),
-                sock_read=deadline,
+                sock_read=None,
             )
             if len(self._timeouts) >= _ENCODED_CACHE_SIZE:
                 self._timeouts.clear()
@@ -277,6 +291,10 @@ class AiohttpTransport:
         A request made by :meth:`Request.with_params` (a watch's round) re-uses its origin's
         encoding, cached here, and encodes only the parameters it adds.
         """
+        return URL(self._url_text(request), encoded=True)
+
+    def _url_text(self, request: Request) -> str:
+        """:meth:`build_url` as the encoded text."""
         origin = request.origin
         added = ""
         if origin is not None and origin.body is None:
@@ -289,7 +307,7 @@ class AiohttpTransport:
         else:
             head, params, defaults = self._parts(request)
         query = "&".join(part for part in (params, added, defaults) if part)
-        return URL(f"{head}?{query}" if query else head, encoded=True)
+        return f"{head}?{query}" if query else head
 
     def _parts(self, request: Request) -> tuple[str, str, str]:
         """``(base URL + path, encoded params, encoded default dc/consistency)``."""
@@ -319,12 +337,10 @@ class AiohttpTransport:
         return parts
 
     def _headers(self, request: Request) -> dict[str, str]:
+        if not request.headers:
+            return self._default_headers  # aiohttp copies what it is given
         headers = {"Accept-Encoding": self._accept_encoding, **dict(request.headers)}
-        if self._token:
-            headers["X-Consul-Token"] = self._token
-        if self._auth_header:
-            headers["Authorization"] = self._auth_header
-        return headers
+        return {**headers, **self._credentials}
 
     async def send(
         self,
@@ -340,27 +356,34 @@ class AiohttpTransport:
         :class:`ConnectError` / :class:`ReadTimeout` when no answer arrives.
         """
         session = self._get_session()
-        url = self.build_url(request)
-        shown = str(url)
-        if "oken=" in shown.lower():  # only a caller's own ?token= parameter needs redacting
-            shown = redact_url(shown)
+        text = self._url_text(request)
+        url = URL(text, encoded=True)
+        shown = text
+        if "oken=" in text.lower():  # only a caller's own ?token= parameter needs redacting
+            shown = redact_url(text)
         method = request.method
-        kwargs: dict[str, Any] = {}
-        if self._ssl is not None:
-            kwargs["ssl"] = self._ssl
-        if self._server_name is not None:
-            kwargs["server_hostname"] = self._server_name
+        # Checked once: the answer's path (body in -> value delivered) carries no logging work.
+        debug = _log.isEnabledFor(logging.DEBUG)
         async with self._semaphore:
-            started = time.monotonic()
-            _log.debug("-> %s %s", method, shown)
+            if debug:
+                started = time.monotonic()
+                _log.debug("-> %s %s", method, shown)
             try:
                 status, headers, body = await self._exchange(
-                    session, request, url, shown, self._client_timeout(timeout), kwargs
+                    session,
+                    request,
+                    url,
+                    shown,
+                    self._client_timeout(timeout),
+                    self._request_kwargs,
                 )
             except TransportError as exc:
-                _log.debug("xx %s %s: %s", method, shown, type(exc).__name__)
+                if debug:
+                    _log.debug("xx %s %s: %s", method, shown, type(exc).__name__)
                 raise
-            _log.debug("<- %s %s %d (%.3fs)", method, shown, status, time.monotonic() - started)
+            if debug:
+                elapsed = time.monotonic() - started
+                _log.debug("<- %s %s %d (%.3fs)", method, shown, status, elapsed)
         if status not in ok_statuses:
             raise map_status(status, body, method=method, url=shown, secret=self._token)
         return Response(status, headers, body, method, shown)

@@ -129,9 +129,13 @@ class Meta(_Mapping[str, object]):
     ``QueryBackend``, ``DefaultACLPolicy``, ``ResultsFilteredByACLs``, ``Cache`` and ``Age``
     only when their header was. Build one with :meth:`from_headers` or with keywords
     (``Meta(index=7)``). Metas are equal when their items are, and hashable.
+
+    Note: :meth:`from_headers` reads ``X-Consul-Index`` at once (the watch engine needs it and a
+    garbled one is an error) and the other headers on first use, so the answer's path to a
+    consumer parses only that one header (#13).
     """
 
-    __slots__ = ("_data", "_index_present")
+    __slots__ = ("_data", "_headers", "_index_present")
 
     def __init__(
         self,
@@ -170,6 +174,7 @@ class Meta(_Mapping[str, object]):
         if age is not None:
             data["Age"] = parse_timedelta(age, "age")
         self._data = data
+        self._headers: _Mapping[str, str] | None = None
         self._index_present = True
 
     @classmethod
@@ -186,15 +191,31 @@ class Meta(_Mapping[str, object]):
             headers if isinstance(headers, (CIMultiDictProxy, CIMultiDict)) else _lowered(headers)
         )
         meta = cls.__new__(cls)
-        data: dict[str, object] = {"Index": 0, "KnownLeader": False, "LastContact": _NO_CONTACT}
-        meta._data = data
+        index = 0
         raw_index = h.get("x-consul-index")
         if raw_index is not None:
             if not raw_index.isdigit() or not raw_index.isascii() or int(raw_index) > _UINT64_MAX:
                 raise DecodeError(f"invalid X-Consul-Index header {raw_index[:40]!r}")
-            data["Index"] = int(raw_index)
+            index = int(raw_index)
+        meta._data = {"Index": index}
+        meta._headers = h  # the rest is read on first use (_read_headers)
         meta._index_present = raw_index is not None
-        data["KnownLeader"] = h.get("x-consul-knownleader") == "true"
+        return meta
+
+    def _read_headers(self) -> dict[str, object]:
+        """Every key, reading the headers :meth:`from_headers` left for later (then drops them).
+
+        A new dict replaces the partial one before the headers are dropped, so a reader in
+        another thread (the sync layer's callback thread) never sees a half-filled one.
+        """
+        h = self._headers
+        if h is None:
+            return self._data
+        data: dict[str, object] = {
+            "Index": self._data["Index"],
+            "KnownLeader": h.get("x-consul-knownleader") == "true",
+            "LastContact": _NO_CONTACT,
+        }
         contact = h.get("x-consul-lastcontact", "")
         if contact.isascii() and contact.isdigit():
             data["LastContact"] = timedelta(milliseconds=int(contact))
@@ -208,7 +229,9 @@ class Meta(_Mapping[str, object]):
         age = h.get("age", "")
         if age.isascii() and age.isdigit():
             data["Age"] = timedelta(seconds=int(age))
-        return meta
+        self._data = data
+        self._headers = None
+        return data
 
     @property
     def index_present(self) -> bool:
@@ -216,24 +239,24 @@ class Meta(_Mapping[str, object]):
         return self._index_present
 
     def __getitem__(self, key: str) -> object:
-        return self._data[key]
+        return self._read_headers()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+        return iter(self._read_headers())
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._read_headers())
 
     def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
+        return hash(frozenset(self._read_headers().items()))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Meta):
-            return self._data == other._data
+            return self._read_headers() == other._read_headers()
         return super().__eq__(other)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{_KEYWORDS[k]}={v!r}" for k, v in self._data.items())
+        fields = ", ".join(f"{_KEYWORDS[k]}={v!r}" for k, v in self._read_headers().items())
         return f"Meta({fields})"
 
     @property
@@ -243,40 +266,40 @@ class Meta(_Mapping[str, object]):
 
     @property
     def known_leader(self) -> bool:
-        return self._data["KnownLeader"]  # type: ignore[return-value]
+        return self._read_headers()["KnownLeader"]  # type: ignore[return-value]
 
     @property
     def last_contact(self) -> timedelta:
-        return self._data["LastContact"]  # type: ignore[return-value]
+        return self._read_headers()["LastContact"]  # type: ignore[return-value]
 
     @property
     def content_hash(self) -> str | None:
-        return self._data.get("ContentHash")  # type: ignore[return-value]
+        return self._read_headers().get("ContentHash")  # type: ignore[return-value]
 
     @property
     def effective_consistency(self) -> str | None:
-        return self._data.get("EffectiveConsistency")  # type: ignore[return-value]
+        return self._read_headers().get("EffectiveConsistency")  # type: ignore[return-value]
 
     @property
     def query_backend(self) -> str | None:
-        return self._data.get("QueryBackend")  # type: ignore[return-value]
+        return self._read_headers().get("QueryBackend")  # type: ignore[return-value]
 
     @property
     def default_acl_policy(self) -> str | None:
-        return self._data.get("DefaultACLPolicy")  # type: ignore[return-value]
+        return self._read_headers().get("DefaultACLPolicy")  # type: ignore[return-value]
 
     @property
     def results_filtered_by_acls(self) -> bool:
-        return self._data.get("ResultsFilteredByACLs", False)  # type: ignore[return-value]
+        return self._read_headers().get("ResultsFilteredByACLs", False)  # type: ignore[return-value]
 
     @property
     def cache(self) -> str | None:
         """``X-Cache`` (``HIT``/``MISS``) when the agent cache answered."""
-        return self._data.get("Cache")  # type: ignore[return-value]
+        return self._read_headers().get("Cache")  # type: ignore[return-value]
 
     @property
     def age(self) -> timedelta | None:
-        return self._data.get("Age")  # type: ignore[return-value]
+        return self._read_headers().get("Age")  # type: ignore[return-value]
 
 
 # The seed's polymorphic input forms.
