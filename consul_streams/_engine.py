@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -116,7 +116,8 @@ class TokenBucket:
         return waited
 
 
-@dataclass
+# Slots: one per poll, alive as long as the watch (#13, memory per watch).
+@dataclass(slots=True)
 class WatchStats:
     """Counters of one watch (the shared poll's counters plus this consumer's emits)."""
 
@@ -135,7 +136,9 @@ class WatchStats:
     last_contact: timedelta | None = None
 
     def copy(self) -> WatchStats:
-        return WatchStats(**{**self.__dict__, "errors": dict(self.errors)})
+        copied = replace(self)
+        copied.errors = dict(self.errors)
+        return copied
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,24 @@ class Cover(Protocol):
 
 class Poller:
     """Re-issues a query forever, threading the index (or hash) by Consul's client rules."""
+
+    # Slots: one per poll, alive as long as the watch (#13, memory per watch).
+    __slots__ = (
+        "_bucket",
+        "_budget",
+        "_cover",
+        "_failure_log",
+        "_failures",
+        "_hash",
+        "_index",
+        "_previous",
+        "_seq",
+        "config",
+        "health",
+        "query",
+        "stats",
+        "stopping",
+    )
 
     def __init__(
         self,
@@ -243,45 +264,50 @@ class Poller:
             return min(float(default), WATCH_NONBLOCKING_TIMEOUT)
         return WATCH_NONBLOCKING_TIMEOUT
 
-    async def _fetch(self) -> tuple[Any, Meta]:
-        value, meta = await self._fetch_round()
-        if self.query.mode in (BlockingMode.INDEX, BlockingMode.EVENT):
-            check_index(meta, self.query)
-        return value, meta
-
     async def _fetch_round(self) -> tuple[Any, Meta]:
-        mode = self.query.mode
-        if mode is BlockingMode.NONE:
-            return await self.query.fetch(timeout=self._nonblocking_timeout())
-        if self._budget is None or not self._blocking():
-            # Non-blocking reads return at once: they take no long-poll slot.
-            return await self.query.fetch(
-                index=self._index,
-                hash=self._hash,
-                wait=self.config.wait,
-                timeout=None if self._blocking() else self._nonblocking_timeout(),
-            )
+        """One request by the mode's and the budget's rules: what :meth:`Query.fetch` does,
+        inline (one coroutine frame fewer per parked poll and per answer, #13)."""
+        query = self.query
+        wait = self.config.wait
         while True:
-            cover = self._cover
-            passive = cover is not None and cover.accepts(self.query)
-            budget = self._budget
-            lease = await (budget.acquire_passive(self) if passive else budget.acquire())
-            if lease is None:
-                # Nudged by the prefix cover: the key changed; read it now, without a slot.
-                return await self.query.fetch(wait=self.config.wait)
+            lease: Lease | None = None
+            timeout: float | None
+            if query.mode is BlockingMode.NONE:
+                request, timeout = query.request, self._nonblocking_timeout()
+            elif self._budget is None or not self._blocking():
+                # Non-blocking reads return at once: they take no long-poll slot.
+                request = query.build(index=self._index, hash=self._hash, wait=wait)
+                if self._blocking():
+                    timeout = query.timeout_for(wait, request is not query.request)
+                else:
+                    timeout = self._nonblocking_timeout()
+            else:
+                cover = self._cover
+                passive = cover is not None and cover.accepts(query)
+                budget = self._budget
+                lease = await (budget.acquire_passive(self) if passive else budget.acquire())
+                if lease is None:
+                    # Nudged by the prefix cover: the key changed; read it now, without a slot.
+                    request, timeout = query.request, None
+                else:
+                    request = query.build(index=self._index, hash=self._hash, wait=wait)
+                    timeout = query.timeout_for(wait, request is not query.request)
             try:
-                return await self.query.fetch(
-                    index=self._index, hash=self._hash, wait=self.config.wait
+                response = await query.transport.send(
+                    request, timeout=timeout, ok_statuses=query.ok_statuses
                 )
             except asyncio.CancelledError:
-                if not self._preempted(lease):
+                if lease is None or not self._preempted(lease):
                     raise
+            else:
+                return query.decode(response), response.meta
             finally:
-                lease.release()
+                if lease is not None:
+                    lease.release()
             # Preempted: not an error. Same index, no backoff; the lease queue is FIFO, so this
             # poll goes to the back and every other waiting watch is served first.
             self.stats.preempted += 1
-            log.debug("%r: preempted, re-queued with index=%d", self.query, self._index)
+            log.debug("%r: preempted, re-queued with index=%d", query, self._index)
 
     def cover_state(self) -> tuple[str, int, bool]:
         """For the prefix cover: this poll's key, the index it last read, whether it existed."""
@@ -324,12 +350,16 @@ class Poller:
         its next request, so the consumers get the value before a new request goes out.
         """
         clock = self.config.clock
+        index_mode = self.query.mode in (BlockingMode.INDEX, BlockingMode.EVENT)
         while True:
             self.stats.requests += 1
             log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
             delay: float | None = None
             try:
-                value, meta = await self._fetch()
+                # One coroutine frame fewer per parked poll than a helper (#13).
+                value, meta = await self._fetch_round()
+                if index_mode:
+                    check_index(meta, self.query)
             except ConsulError as exc:
                 delay = self._failed(exc)  # raises what is not retried
             if delay is not None:

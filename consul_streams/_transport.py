@@ -364,71 +364,58 @@ class AiohttpTransport:
         method = request.method
         # Checked once: the answer's path (body in -> value delivered) carries no logging work.
         debug = _log.isEnabledFor(logging.DEBUG)
+        where = {"method": method, "url": shown}
         async with self._semaphore:
             if debug:
                 started = time.monotonic()
                 _log.debug("-> %s %s", method, shown)
+            # The exchange is inline, not a helper coroutine: one frame fewer per parked
+            # request (#13). aiohttp's errors become ours.
+            timeouts = self._client_timeout(timeout)
             try:
-                status, headers, body = await self._exchange(
-                    session,
-                    request,
+                response = await session.request(
+                    method,
                     url,
-                    shown,
-                    self._client_timeout(timeout),
-                    self._request_kwargs,
+                    data=request.body,
+                    headers=self._headers(request),
+                    timeout=timeouts,
+                    allow_redirects=False,
+                    **self._request_kwargs,
                 )
-            except TransportError as exc:
-                if debug:
-                    _log.debug("xx %s %s: %s", method, shown, type(exc).__name__)
-                raise
+                try:
+                    body = await response.read()
+                except BaseException:
+                    # A half-read answer must not go back to the pool: drop the connection.
+                    response.close()
+                    raise
+                response.release()
+            except _CONNECT_TIMEOUT as exc:
+                error: TransportError = ConnectError("timed out connecting to the agent", **where)
+                raise self._failed(error, debug) from exc
+            except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct classes before 3.11
+                error = ReadTimeout(
+                    f"no complete answer within the deadline ({timeouts.total:g}s)", **where
+                )
+                raise self._failed(error, debug) from exc
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+                error = ConnectError(f"connection failed: {_describe(exc, self._token)}", **where)
+                raise self._failed(error, debug) from exc
+            except aiohttp.ClientError as exc:
+                error = TransportError(f"HTTP failure: {_describe(exc, self._token)}", **where)
+                raise self._failed(error, debug) from exc
+            status = response.status
             if debug:
                 elapsed = time.monotonic() - started
                 _log.debug("<- %s %s %d (%.3fs)", method, shown, status, elapsed)
         if status not in ok_statuses:
             raise map_status(status, body, method=method, url=shown, secret=self._token)
-        return Response(status, headers, body, method, shown)
+        return Response(status, response.headers, body, method, shown)
 
-    async def _exchange(
-        self,
-        session: aiohttp.ClientSession,
-        request: Request,
-        url: URL,
-        shown: str,
-        timeout: aiohttp.ClientTimeout,
-        kwargs: dict[str, Any],
-    ) -> tuple[int, Any, bytes]:
-        """One HTTP exchange: ``(status, headers, body)``; aiohttp errors become ours."""
-        where = {"method": request.method, "url": shown}
-        try:
-            response = await session.request(
-                request.method,
-                url,
-                data=request.body,
-                headers=self._headers(request),
-                timeout=timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
-            try:
-                body = await response.read()
-            except BaseException:
-                # A half-read answer must not go back to the pool: drop the connection.
-                response.close()
-                raise
-            response.release()
-            return response.status, response.headers, body
-        except _CONNECT_TIMEOUT as exc:
-            raise ConnectError("timed out connecting to the agent", **where) from exc
-        except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct classes before 3.11
-            raise ReadTimeout(
-                f"no complete answer within the deadline ({timeout.total:g}s)", **where
-            ) from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-            raise ConnectError(
-                f"connection failed: {_describe(exc, self._token)}", **where
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"HTTP failure: {_describe(exc, self._token)}", **where) from exc
+    @staticmethod
+    def _failed(error: TransportError, debug: bool) -> TransportError:
+        if debug:
+            _log.debug("xx %s %s: %s", error.method, error.url, type(error).__name__)
+        return error
 
 
 def _describe(exc: BaseException, secret: str | None) -> str:
