@@ -109,6 +109,48 @@ async def _py_consul(address: str, key: str, sink: Sink) -> None:
         await client.close()
 
 
+async def _raw_aiohttp_hop(address: str, key: str, sink: Sink) -> None:
+    """Diagnostic: the raw loop, each value handed to a consumer task through a future.
+
+    The shape of ``watch()`` (a poll task, a consumer task) with nothing else: the floor of
+    that design. Like ``Poller.run``, the loop yields once after waking the consumer, so the
+    consumer runs before the next request is sent.
+    """
+    loop = asyncio.get_running_loop()
+    latest: list[bytes | None] = []
+    ready: asyncio.Future[None] = loop.create_future()
+
+    async def consume() -> None:
+        nonlocal ready
+        while True:
+            await ready
+            ready = loop.create_future()
+            sink.deliver(latest[-1], time.perf_counter())
+
+    consumer = asyncio.create_task(consume())
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
+    url = f"http://{address}/v1/kv/{key}"
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            index = 0
+            while True:
+                params = {"index": str(index), "wait": "5m"} if index else {}
+                async with http.get(url, params=params) as resp:
+                    body = await resp.read()
+                    new = int(resp.headers.get("X-Consul-Index", "0"))
+                value = None
+                if resp.status == 200:
+                    value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+                latest[:] = [value]
+                if not ready.done():
+                    ready.set_result(None)
+                    await asyncio.sleep(0)
+                index = max(new, 1) if new >= index else 0
+    finally:
+        consumer.cancel()
+        await asyncio.wait({consumer})
+
+
 def _poll_first() -> Watcher:
     """Diagnostic: ``watch(rate_limit=None)`` without the yield after publishing a round.
 
@@ -141,11 +183,64 @@ CLIENTS: dict[str, Watcher] = {
     "py-consul": _py_consul,
 }
 LIMITED = "consul_streams (default limiter)"
+HOP = "raw aiohttp, value handed to a consumer task (diagnostic)"
 DIAGNOSTIC = "consul_streams, next poll before consumers (old order, patched)"
 
 
+class Timeline:
+    """``--timeline``: when the bytes of each value reach the client, split from what follows.
+
+    Stamps every chunk aiohttp's client protocol receives (a patch of
+    ``ResponseHandler.data_received``, installed for the run); the chunk that carries a KV
+    entry (``"Value"``) is the watcher's answer. Per change it records ``(ack -> that chunk,
+    that chunk -> value delivered)``: the first part is the agent's and the loopback's, the
+    same for every client; the second is the client's own path, answer bytes to value.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[float] = []
+        self.splits: dict[str, list[tuple[float, float]]] = {}
+
+    def install(self) -> None:
+        from aiohttp.client_proto import ResponseHandler
+
+        original = ResponseHandler.data_received
+        chunks = self.chunks
+
+        def data_received(handler: ResponseHandler, data: bytes) -> None:
+            if b'"Value"' in data:
+                chunks.append(time.perf_counter())
+            original(handler, data)
+
+        ResponseHandler.data_received = data_received  # type: ignore[method-assign,assignment]
+
+    def record(self, name: str, acked: float, arrived: float) -> None:
+        answer = [t for t in self.chunks if t <= arrived]
+        if answer:
+            self.splits.setdefault(name, []).append((answer[-1] - acked, arrived - answer[-1]))
+        self.chunks.clear()
+
+    def rows(self) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        for name, splits in self.splits.items():
+            agent = [a for a, _ in splits]
+            client = [c for _, c in splits]
+            rows.append((name, str(len(splits)), _us(median(agent)), _us(median(client))))
+        return rows
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f}"
+
+
 async def ping_pong(
-    agent: AgentProcess, writer: Writer, watcher: Watcher, key: str, changes: int, warmup: int
+    agent: AgentProcess,
+    writer: Writer,
+    watcher: Watcher,
+    key: str,
+    changes: int,
+    warmup: int,
+    timeline: tuple[Timeline, str] | None = None,
 ) -> list[float]:
     """Seconds from each write's acknowledgement to the watcher holding the value."""
     sink = Sink()
@@ -158,10 +253,14 @@ async def ping_pong(
         for i in range(warmup + changes):
             value = f"{key}:{i}".encode()
             received = sink.expect(value)
+            if timeline is not None:
+                timeline[0].chunks.clear()
             acked = await writer.put(key, value)
             arrived = await asyncio.wait_for(received, 30)
             if i >= warmup:
                 samples.append(arrived - acked)
+                if timeline is not None:
+                    timeline[0].record(timeline[1], acked, arrived)
     finally:
         task.cancel()
         await asyncio.wait({task})
@@ -174,9 +273,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f}"
 
 
-def _ratio_rows(
-    samples: dict[str, list[list[float]]], rounds: int
-) -> list[tuple[str, str, str, str, str, str, str]]:
+def _ratio_rows(samples: dict[str, list[list[float]]], rounds: int) -> list[tuple[str, ...]]:
     """Per client: pooled median/p99 and the median over rounds of per-round ratios."""
 
     def per_round(name: str, stat: Callable[[list[float]], float]) -> list[float]:
@@ -185,14 +282,22 @@ def _ratio_rows(
     def p99(values: list[float]) -> float:
         return percentile(values, 99)
 
-    def ratio(name: str, base: str, stat: Callable[[list[float]], float]) -> str:
+    def ratios(name: str, base: str, stat: Callable[[list[float]], float]) -> list[float]:
         if name not in samples or base not in samples:
-            return "-"
+            return []
         mine, theirs = per_round(name, stat), per_round(base, stat)
         n = min(len(mine), len(theirs))
-        return f"{median([a / b for a, b in zip(mine[:n], theirs[:n], strict=True)]):.2f}"
+        return [a / b for a, b in zip(mine[:n], theirs[:n], strict=True)]
 
-    rows = []
+    def ratio(name: str, base: str, stat: Callable[[list[float]], float]) -> str:
+        values = ratios(name, base, stat)
+        return f"{median(values):.2f}" if values else "-"
+
+    def spread(name: str, base: str) -> str:
+        values = ratios(name, base, median)
+        return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
+
+    rows: list[tuple[str, ...]] = []
     for name, per in samples.items():
         pooled = [s for r in per for s in r]
         rows.append(
@@ -203,6 +308,8 @@ def _ratio_rows(
                 _ms(p99(pooled)),
                 f"{ratio(name, 'raw aiohttp', median)} / {ratio(name, 'raw aiohttp', p99)}",
                 f"{ratio(name, 'py-consul', median)} / {ratio(name, 'py-consul', p99)}",
+                spread(name, "raw aiohttp"),
+                spread(name, "py-consul"),
                 str(sum(1 for s in pooled if s < 0)),
             )
         )
@@ -253,12 +360,21 @@ async def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--plot", type=Path, help="write a PNG of the distributions here")
     parser.add_argument("--json", type=Path, help="dump the raw samples (seconds) here")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="split each change into ack -> answer bytes received -> value delivered",
+    )
     args = parser.parse_args(argv)
+    timeline = Timeline() if args.timeline else None
+    if timeline is not None:
+        timeline.install()
     if args.quick:
         args.rounds, args.changes, args.limited_changes = 2, 30, 2
 
     clients: dict[str, tuple[Watcher, int]] = {n: (w, args.changes) for n, w in CLIENTS.items()}
     if args.diagnose:
+        clients[HOP] = (_raw_aiohttp_hop, args.changes)
         clients[DIAGNOSTIC] = (_poll_first(), args.changes)
     if args.limited_changes > 0:
         clients[LIMITED] = (_consul_streams(RateLimit()), args.limited_changes)
@@ -271,7 +387,10 @@ async def main(argv: list[str] | None = None) -> int:
                 watcher, changes = clients[name]
                 key = f"bench/latency/{round_}/{names.index(name)}"
                 warmup = 2 if name == LIMITED else 5
-                samples[name].append(await ping_pong(agent, writer, watcher, key, changes, warmup))
+                traced = (timeline, name) if timeline is not None else None
+                samples[name].append(
+                    await ping_pong(agent, writer, watcher, key, changes, warmup, traced)
+                )
     print(f"# propagation latency, {args.rounds} rounds ({machine()})")
     print_table(
         (
@@ -281,14 +400,25 @@ async def main(argv: list[str] | None = None) -> int:
             "p99 ms",
             "vs raw aiohttp (median / p99)",
             "vs py-consul (median / p99)",
+            "median ratio per round vs raw",
+            "vs py-consul",
             "negative",
         ),
         _ratio_rows(samples, args.rounds),
     )
     print(
         "targets: consul_streams / raw aiohttp <= 1.10, consul_streams / py-consul <= 1.0;"
-        " 'negative': value decoded before the writer saw its own PUT acknowledged"
+        " ratios: median over rounds of each round's ratio, then the spread (min-max) of the"
+        " per-round median ratios; 'negative': value decoded before the writer saw its own"
+        " PUT acknowledged"
     )
+    if timeline is not None:
+        print()
+        print_table(
+            ("client", "changes", "ack -> answer bytes, us", "answer bytes -> delivered, us"),
+            timeline.rows(),
+        )
+        print("(medians; the first column is the agent's and the same for all, the second ours)")
     if args.json is not None:
         args.json.write_text(json.dumps(samples))
     if args.plot is not None:

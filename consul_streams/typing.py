@@ -233,6 +233,11 @@ class Meta(_Mapping[str, object]):
         self._headers = None
         return data
 
+    def __getstate__(self) -> tuple[None, dict[str, object]]:
+        # Pickled and copied with every key read: the headers object need not pickle.
+        data = self._read_headers()
+        return None, {"_data": data, "_headers": None, "_index_present": self._index_present}
+
     @property
     def index_present(self) -> bool:
         """Whether the answer carried ``X-Consul-Index`` (``Index`` reads 0 when it did not)."""

@@ -99,6 +99,22 @@ async def test_request_headers_and_body_are_sent(
     assert sent[0]["allow_redirects"] is False
 
 
+async def test_one_requests_headers_do_not_leak_into_the_next(
+    agent: StubAgent, transport: AiohttpTransport
+) -> None:
+    """Requests without headers of their own share one prebuilt dict (#13); it stays clean."""
+    own = Request("PUT", "/v1/kv/a", body=b"v", headers=(("Content-Type", "text/plain"),))
+    await transport.send(own, timeout=None)
+    await transport.send(Request("GET", "/v1/kv/a"), timeout=None)
+    await transport.send(Request("GET", "/v1/kv/b"), timeout=None)
+    first, second, third = agent.seen
+    assert first.headers["Content-Type"] == "text/plain"
+    for seen in (second, third):
+        assert "Content-Type" not in seen.headers
+        assert seen.headers["X-Consul-Token"] == TOKEN
+        assert seen.headers["Accept-Encoding"] == "identity"
+
+
 async def test_path_and_params_arrive_as_built(
     agent: StubAgent, transport: AiohttpTransport
 ) -> None:

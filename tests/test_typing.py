@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
+import pickle
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from consul_streams._rules import format_go_duration
 from consul_streams.exceptions import DecodeError, InvalidArgument
@@ -303,6 +307,44 @@ def test_meta_tolerates_a_garbled_lastcontact_like_the_go_client() -> None:
 def test_meta_rejects_a_garbled_index(raw: str) -> None:
     with pytest.raises(DecodeError, match="X-Consul-Index"):
         Meta.from_headers({"X-Consul-Index": raw})
+
+
+def test_meta_from_aiohttp_headers_reads_every_key_whichever_is_asked_first() -> None:
+    """The headers past X-Consul-Index are read on first use (#13), by any accessor."""
+    first_use: list[Callable[[Meta], object]] = [
+        lambda m: m.last_contact,
+        lambda m: m["KnownLeader"],
+        lambda m: len(m),
+        lambda m: list(m),
+        lambda m: repr(m),
+        lambda m: hash(m),
+    ]
+    eager = {
+        "Index": 19,
+        "KnownLeader": True,
+        "LastContact": timedelta(milliseconds=250),
+        "EffectiveConsistency": "leader",
+        "QueryBackend": "blocking-query",
+        "DefaultACLPolicy": "deny",
+        "ResultsFilteredByACLs": True,
+        "ContentHash": "4f2a",
+        "Cache": "HIT",
+        "Age": timedelta(seconds=12),
+    }
+    for use in first_use:
+        meta = Meta.from_headers(CIMultiDictProxy(CIMultiDict(GO_CANONICAL)))
+        assert meta.index == 19
+        use(meta)
+        assert dict(meta) == eager
+
+
+def test_meta_read_from_aiohttp_headers_pickles_and_copies() -> None:
+    """Pickle and copy carry every key, not the headers object (which does not pickle)."""
+    meta = Meta.from_headers(CIMultiDictProxy(CIMultiDict(GO_CANONICAL)))
+    for clone in (pickle.loads(pickle.dumps(meta)), copy.copy(meta), copy.deepcopy(meta)):
+        assert clone == meta
+        assert clone.index_present
+        assert clone.age == timedelta(seconds=12)
 
 
 def test_meta_is_a_read_only_mapping() -> None:
