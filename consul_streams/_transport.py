@@ -78,13 +78,13 @@ _EMPTY_URL = URL("http://localhost/")
 
 def _encode_query(params: tuple[tuple[str, str], ...]) -> str:
     """``params`` as a query string, encoded exactly as yarl's ``with_query`` encodes them."""
-    if not params:
-        return ""
-    if all(
-        f"{name}{value}".isascii() and name.isalnum() and value.isalnum() for name, value in params
-    ):
-        return "&".join(f"{name}={value}" for name, value in params)  # index, wait, hash
-    return _EMPTY_URL.with_query(params).raw_query_string
+    # A plain loop, no generator: a watch's round runs this for its index and wait (#13).
+    parts = []
+    for name, value in params:
+        if not (name.isalnum() and value.isalnum() and name.isascii() and value.isascii()):
+            return _EMPTY_URL.with_query(params).raw_query_string
+        parts.append(f"{name}={value}")  # index, wait, hash
+    return "&".join(parts)
 
 
 def map_status(status: int, body: bytes, *, method: str, url: str, secret: str | None) -> HTTPError:
@@ -296,17 +296,20 @@ class AiohttpTransport:
     def _url_text(self, request: Request) -> str:
         """:meth:`build_url` as the encoded text."""
         origin = request.origin
-        added = ""
         if origin is not None and origin.body is None:
             extra = request.params[len(origin.params) :]
-            if not any(name in _DEFAULT_PARAMS for name, _ in extra):
+            for name, _ in extra:
+                if name in _DEFAULT_PARAMS:
+                    break
+            else:
                 head, params, defaults = self._cached_parts(origin)
                 added = _encode_query(extra)
-            else:
-                head, params, defaults = self._parts(request)
-        else:
-            head, params, defaults = self._parts(request)
-        query = "&".join(part for part in (params, added, defaults) if part)
+                query = f"{params}&{added}" if params and added else params or added
+                if defaults:
+                    query = f"{query}&{defaults}" if query else defaults
+                return f"{head}?{query}" if query else head
+        head, params, defaults = self._parts(request)
+        query = f"{params}&{defaults}" if params and defaults else params or defaults
         return f"{head}?{query}" if query else head
 
     def _parts(self, request: Request) -> tuple[str, str, str]:
@@ -364,7 +367,6 @@ class AiohttpTransport:
         method = request.method
         # Checked once: the answer's path (body in -> value delivered) carries no logging work.
         debug = _log.isEnabledFor(logging.DEBUG)
-        where = {"method": method, "url": shown}
         async with self._semaphore:
             if debug:
                 started = time.monotonic()
@@ -390,18 +392,26 @@ class AiohttpTransport:
                     raise
                 response.release()
             except _CONNECT_TIMEOUT as exc:
-                error: TransportError = ConnectError("timed out connecting to the agent", **where)
+                error: TransportError = ConnectError(
+                    "timed out connecting to the agent", method=method, url=shown
+                )
                 raise self._failed(error, debug) from exc
             except (TimeoutError, asyncio.TimeoutError) as exc:  # distinct classes before 3.11
                 error = ReadTimeout(
-                    f"no complete answer within the deadline ({timeouts.total:g}s)", **where
+                    f"no complete answer within the deadline ({timeouts.total:g}s)",
+                    method=method,
+                    url=shown,
                 )
                 raise self._failed(error, debug) from exc
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-                error = ConnectError(f"connection failed: {_describe(exc, self._token)}", **where)
+                error = ConnectError(
+                    f"connection failed: {_describe(exc, self._token)}", method=method, url=shown
+                )
                 raise self._failed(error, debug) from exc
             except aiohttp.ClientError as exc:
-                error = TransportError(f"HTTP failure: {_describe(exc, self._token)}", **where)
+                error = TransportError(
+                    f"HTTP failure: {_describe(exc, self._token)}", method=method, url=shown
+                )
                 raise self._failed(error, debug) from exc
             status = response.status
             if debug:
