@@ -193,8 +193,9 @@ class Timeline:
     Stamps every chunk aiohttp's client protocol receives (a patch of
     ``ResponseHandler.data_received``, installed for the run); the chunk that carries a KV
     entry (``"Value"``) is the watcher's answer. Per change it records ``(ack -> that chunk,
-    that chunk -> value delivered)``: the first part is the agent's and the loopback's, the
-    same for every client; the second is the client's own path, answer bytes to value.
+    max(ack, that chunk) -> value delivered)``: the first part is the agent's ordering (often
+    negative: the answer's bytes arrive before the writer's task has taken its acknowledgement),
+    the same for every client; the second is the client's own path once both are in.
     """
 
     def __init__(self) -> None:
@@ -217,7 +218,8 @@ class Timeline:
     def record(self, name: str, acked: float, arrived: float) -> None:
         answer = [t for t in self.chunks if t <= arrived]
         if answer:
-            self.splits.setdefault(name, []).append((answer[-1] - acked, arrived - answer[-1]))
+            last = answer[-1]
+            self.splits.setdefault(name, []).append((last - acked, arrived - max(last, acked)))
         self.chunks.clear()
 
     def rows(self) -> list[tuple[str, ...]]:
@@ -415,7 +417,7 @@ async def main(argv: list[str] | None = None) -> int:
     if timeline is not None:
         print()
         print_table(
-            ("client", "changes", "ack -> answer bytes, us", "answer bytes -> delivered, us"),
+            ("client", "changes", "ack -> answer bytes, us", "both in -> delivered, us"),
             timeline.rows(),
         )
         print("(medians; the first column is the agent's and the same for all, the second ours)")
