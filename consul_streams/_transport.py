@@ -367,7 +367,9 @@ class AiohttpTransport:
         method = request.method
         # Checked once: the answer's path (body in -> value delivered) carries no logging work.
         debug = _log.isEnabledFor(logging.DEBUG)
-        async with self._semaphore:
+        # acquire/release rather than ``async with``: no __aexit__ coroutine on the answer's path
+        await self._semaphore.acquire()
+        try:
             if debug:
                 started = time.monotonic()
                 _log.debug("-> %s %s", method, shown)
@@ -417,6 +419,8 @@ class AiohttpTransport:
             if debug:
                 elapsed = time.monotonic() - started
                 _log.debug("<- %s %s %d (%.3fs)", method, shown, status, elapsed)
+        finally:
+            self._semaphore.release()
         if status not in ok_statuses:
             raise map_status(status, body, method=method, url=shown, secret=self._token)
         return Response(status, response.headers, body, method, shown)
