@@ -19,7 +19,7 @@ from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
 from consul_streams._health import HealthMonitor
 from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT, FailureLog, check_index, detach
-from consul_streams._query import BlockingMode, Query
+from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Meta
 
@@ -264,50 +264,17 @@ class Poller:
             return min(float(default), WATCH_NONBLOCKING_TIMEOUT)
         return WATCH_NONBLOCKING_TIMEOUT
 
-    async def _fetch_round(self) -> tuple[Any, Meta]:
-        """One request by the mode's and the budget's rules: what :meth:`Query.fetch` does,
-        inline (one coroutine frame fewer per parked poll and per answer, #13)."""
+    def _unleased(self) -> tuple[Request, float | None]:
+        """The request and deadline of a round that takes no long-poll slot."""
         query = self.query
+        if query.mode is BlockingMode.NONE:
+            return query.request, self._nonblocking_timeout()
+        # Non-blocking reads return at once: they take no long-poll slot.
         wait = self.config.wait
-        while True:
-            lease: Lease | None = None
-            timeout: float | None
-            if query.mode is BlockingMode.NONE:
-                request, timeout = query.request, self._nonblocking_timeout()
-            elif self._budget is None or not self._blocking():
-                # Non-blocking reads return at once: they take no long-poll slot.
-                request = query.build(index=self._index, hash=self._hash, wait=wait)
-                if self._blocking():
-                    timeout = query.timeout_for(wait, request is not query.request)
-                else:
-                    timeout = self._nonblocking_timeout()
-            else:
-                cover = self._cover
-                passive = cover is not None and cover.accepts(query)
-                budget = self._budget
-                lease = await (budget.acquire_passive(self) if passive else budget.acquire())
-                if lease is None:
-                    # Nudged by the prefix cover: the key changed; read it now, without a slot.
-                    request, timeout = query.request, None
-                else:
-                    request = query.build(index=self._index, hash=self._hash, wait=wait)
-                    timeout = query.timeout_for(wait, request is not query.request)
-            try:
-                response = await query.transport.send(
-                    request, timeout=timeout, ok_statuses=query.ok_statuses
-                )
-            except asyncio.CancelledError:
-                if lease is None or not self._preempted(lease):
-                    raise
-            else:
-                return query.decode(response), response.meta
-            finally:
-                if lease is not None:
-                    lease.release()
-            # Preempted: not an error. Same index, no backoff; the lease queue is FIFO, so this
-            # poll goes to the back and every other waiting watch is served first.
-            self.stats.preempted += 1
-            log.debug("%r: preempted, re-queued with index=%d", query, self._index)
+        request = query.build(index=self._index, hash=self._hash, wait=wait)
+        if self._blocking():
+            return request, query.timeout_for(wait, request is not query.request)
+        return request, self._nonblocking_timeout()
 
     def cover_state(self) -> tuple[str, int, bool]:
         """For the prefix cover: this poll's key, the index it last read, whether it existed."""
@@ -350,17 +317,59 @@ class Poller:
         its next request, so the consumers get the value before a new request goes out.
         """
         clock = self.config.clock
-        index_mode = self.query.mode in (BlockingMode.INDEX, BlockingMode.EVENT)
+        query = self.query
+        index_mode = query.mode in (BlockingMode.INDEX, BlockingMode.EVENT)
+        requeued = False
         while True:
-            self.stats.requests += 1
-            log.debug("%r: request index=%d hash=%s", self.query, self._index, self._hash)
+            if not requeued:  # a preempted request is sent again, not counted again
+                self.stats.requests += 1
+                log.debug("%r: request index=%d hash=%s", query, self._index, self._hash)
+            requeued = False
             delay: float | None = None
+            # The round is sent from here, not from a helper coroutine or Query.fetch: each
+            # frame would stay alive with every parked poll and be resumed by every answer (#13).
             try:
-                # One coroutine frame fewer per parked poll than a helper (#13).
-                value, meta = await self._fetch_round()
+                lease: Lease | None = None
+                budget = self._budget
+                if budget is None or query.mode is BlockingMode.NONE or not self._blocking():
+                    request, timeout = self._unleased()
+                else:
+                    cover = self._cover
+                    passive = cover is not None and cover.accepts(query)
+                    lease = await (budget.acquire_passive(self) if passive else budget.acquire())
+                    if lease is None:
+                        # Nudged by the prefix cover: the key changed; read it now, no slot.
+                        request, timeout = query.request, None
+                    else:
+                        wait = self.config.wait
+                        request = query.build(index=self._index, hash=self._hash, wait=wait)
+                        timeout = query.timeout_for(wait, request is not query.request)
+                try:
+                    response: Response | None = await query.transport.send(
+                        request, timeout=timeout, ok_statuses=query.ok_statuses
+                    )
+                except asyncio.CancelledError:
+                    if lease is None or not self._preempted(lease):
+                        raise
+                    response = None
+                finally:
+                    if lease is not None:
+                        lease.release()
+                if response is None:
+                    # Preempted: not an error. Same index, no backoff; the lease queue is
+                    # FIFO, so this poll goes to the back and every other waiting watch is
+                    # served first.
+                    self.stats.preempted += 1
+                    log.debug("%r: preempted, re-queued with index=%d", query, self._index)
+                    requeued = True
+                    continue
+                value, meta = query.decode(response), response.meta
+                # Not kept through the next parked request: the body and headers are done.
+                response = None
                 if index_mode:
-                    check_index(meta, self.query)
+                    check_index(meta, query)
             except ConsulError as exc:
+                response = None  # a body that failed to decode is not kept through the backoff
                 delay = self._failed(exc)  # raises what is not retried
             if delay is not None:
                 # Slept outside the except block: the error (its frames, the failed request's
