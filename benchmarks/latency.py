@@ -56,6 +56,8 @@ class Sink:
     def __init__(self) -> None:
         self._expected: bytes | None = None
         self._future: asyncio.Future[float] | None = None
+        #: this thread's CPU time when the expected value was delivered (``--timeline``)
+        self.delivered_cpu = 0.0
 
     def expect(self, value: bytes) -> asyncio.Future[float]:
         self._expected = value
@@ -65,6 +67,7 @@ class Sink:
     def deliver(self, value: bytes | None, received: float) -> None:
         future = self._future
         if future is not None and not future.done() and value == self._expected:
+            self.delivered_cpu = time.thread_time()
             future.set_result(received)
 
 
@@ -196,11 +199,14 @@ class Timeline:
     max(ack, that chunk) -> value delivered)``: the first part is the agent's ordering (often
     negative: the answer's bytes arrive before the writer's task has taken its acknowledgement),
     the same for every client; the second is the client's own path once both are in.
+    Also the client thread's CPU time from that chunk to the value delivered, which a busy
+    machine does not inflate as much as it does wall time (it includes the writer's own
+    handling of its acknowledgement when that comes in between, the same for every client).
     """
 
     def __init__(self) -> None:
-        self.chunks: list[float] = []
-        self.splits: dict[str, list[tuple[float, float]]] = {}
+        self.chunks: list[tuple[float, float]] = []
+        self.splits: dict[str, list[tuple[float, float, float]]] = {}
 
     def install(self) -> None:
         from aiohttp.client_proto import ResponseHandler
@@ -210,24 +216,28 @@ class Timeline:
 
         def data_received(handler: ResponseHandler, data: bytes) -> None:
             if b'"Value"' in data:
-                chunks.append(time.perf_counter())
+                chunks.append((time.perf_counter(), time.thread_time()))
             original(handler, data)
 
         ResponseHandler.data_received = data_received  # type: ignore[method-assign,assignment]
 
-    def record(self, name: str, acked: float, arrived: float) -> None:
-        answer = [t for t in self.chunks if t <= arrived]
+    def record(self, name: str, acked: float, arrived: float, cpu: float) -> None:
+        answer = [(t, c) for t, c in self.chunks if t <= arrived]
         if answer:
-            last = answer[-1]
-            self.splits.setdefault(name, []).append((last - acked, arrived - max(last, acked)))
+            last, last_cpu = answer[-1]
+            split = (last - acked, arrived - max(last, acked), cpu - last_cpu)
+            self.splits.setdefault(name, []).append(split)
         self.chunks.clear()
 
     def rows(self) -> list[tuple[str, ...]]:
         rows: list[tuple[str, ...]] = []
         for name, splits in self.splits.items():
-            agent = [a for a, _ in splits]
-            client = [c for _, c in splits]
-            rows.append((name, str(len(splits)), _us(median(agent)), _us(median(client))))
+            agent = [a for a, _, _ in splits]
+            client = [c for _, c, _ in splits]
+            cpu = [u for _, _, u in splits]
+            rows.append(
+                (name, str(len(splits)), _us(median(agent)), _us(median(client)), _us(median(cpu)))
+            )
         return rows
 
 
@@ -262,7 +272,7 @@ async def ping_pong(
             if i >= warmup:
                 samples.append(arrived - acked)
                 if timeline is not None:
-                    timeline[0].record(timeline[1], acked, arrived)
+                    timeline[0].record(timeline[1], acked, arrived, sink.delivered_cpu)
     finally:
         task.cancel()
         await asyncio.wait({task})
@@ -417,7 +427,13 @@ async def main(argv: list[str] | None = None) -> int:
     if timeline is not None:
         print()
         print_table(
-            ("client", "changes", "ack -> answer bytes, us", "both in -> delivered, us"),
+            (
+                "client",
+                "changes",
+                "ack -> answer bytes, us",
+                "both in -> delivered, us",
+                "CPU answer bytes -> delivered, us",
+            ),
             timeline.rows(),
         )
         print("(medians; the first column is the agent's and the same for all, the second ours)")
