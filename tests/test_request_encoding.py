@@ -59,3 +59,27 @@ def test_hash_rounds_reuse_the_origin_too() -> None:
     )
     url = transport.build_url(query.build(hash="9a3f0c1d", wait=60))
     assert str(url) == "http://127.0.0.1:8500/v1/agent/services?hash=9a3f0c1d&wait=60000ms"
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    address=st.sampled_from(
+        ["127.0.0.1:8500", "[::1]:8500", "https://consul.example:8501", "unix:///tmp/c.sock"]
+    ),
+    params=_params,
+    index=st.integers(min_value=1, max_value=2**64 - 1),
+)
+def test_a_round_built_from_its_cached_head_is_the_parsed_url(
+    address: str, params: tuple[tuple[str, str], ...], index: int
+) -> None:
+    """A round's URL is built from its origin's parsed head (#13), not parsed from its text:
+    the same URL for every kind of address, down to what aiohttp writes on the wire."""
+    transport = AiohttpTransport(parse_address(address), datacenter="dc1")
+    query = Query(transport, Request("GET", "/v1/kv/a%2Fb/%E2%9C%93", params), lambda r: r.body)
+    round_ = query.build(index=index, wait=30)
+    built = transport.build_url(round_)
+    parsed = URL(str(built), encoded=True)
+    fresh = transport.build_url(Request(round_.method, round_.path, round_.params))
+    assert built == parsed == fresh
+    assert (built.scheme, built.host, built.port) == (parsed.scheme, parsed.host, parsed.port)
+    assert built.raw_path_qs == parsed.raw_path_qs
