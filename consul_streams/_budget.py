@@ -149,6 +149,19 @@ class LongPollBudget:
         """The task timing preemptions while pollers wait (tests await it to see it end)."""
         return self._rotator
 
+    def try_acquire(self) -> Lease | None:
+        """A lease at once when a slot is free and nobody queues, else None (never waits).
+
+        The common case of :meth:`acquire` without its coroutines: a poll's every round (#13).
+        """
+        if len(self._held) < self.slots and not self._waiters:
+            lease = self._grant()
+            lease.since = self.clock.now()
+            lease.task = asyncio.current_task()
+            self._notify()
+            return lease
+        return None
+
     async def acquire(self, *, urgent: bool = False) -> Lease:
         """A lease, at once when a slot is free and nobody queues, else in FIFO order.
 

@@ -334,9 +334,12 @@ class Poller:
                 if budget is None or query.mode is BlockingMode.NONE or not self._blocking():
                     request, timeout = self._unleased()
                 else:
-                    cover = self._cover
-                    passive = cover is not None and cover.accepts(query)
-                    lease = await (budget.acquire_passive(self) if passive else budget.acquire())
+                    lease = budget.try_acquire()  # a free slot: no waiting, no cover check
+                    if lease is None:
+                        cover = self._cover
+                        passive = cover is not None and cover.accepts(query)
+                        acquiring = budget.acquire_passive(self) if passive else budget.acquire()
+                        lease = await acquiring
                     if lease is None:
                         # Nudged by the prefix cover: the key changed; read it now, no slot.
                         request, timeout = query.request, None

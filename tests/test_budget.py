@@ -81,6 +81,31 @@ class Holder:
             lease.release()
 
 
+async def test_try_acquire_grants_a_free_slot_at_once_and_never_waits() -> None:
+    """The poll's fast path (#13): a lease at once when a slot is free, else None."""
+    clock = VirtualClock()
+    budget = LongPollBudget(1, min_hold=1.0, clock=clock)
+    first = budget.try_acquire()
+    assert first is not None
+    assert first.task is asyncio.current_task()
+    assert budget.held == 1
+    assert budget.try_acquire() is None  # full: no lease, no queueing
+    assert budget.waiting == 0
+    log: list[str] = []
+    waiter = Holder(budget, "w", log)
+    await within(clock.wait_for_sleepers(1))  # queued for the held slot
+    first.release()
+    await within(waiter.granted.wait())  # the released slot went to the queue
+    assert budget.try_acquire() is None
+    waiter.task.cancel()
+    await within(asyncio.wait({waiter.task}))
+    assert budget.held == 0
+    again = budget.try_acquire()
+    assert again is not None
+    again.release()
+    assert budget.held == 0
+
+
 async def test_waiters_preempt_the_oldest_lease_after_min_hold_in_fifo_order() -> None:
     clock = VirtualClock()
     budget = LongPollBudget(1, min_hold=1.0, clock=clock)
