@@ -181,7 +181,10 @@ class AiohttpTransport:
         self._auth_header = aiohttp.BasicAuth(*http_auth).encode() if http_auth else None
         self._base_url = address.base_url
         #: per-origin URL encodings and per-timeout ClientTimeouts, re-used by every round
-        self._encoded: dict[Request, tuple[str, str, str, URL]] = {}
+        self._encoded: dict[Request, tuple[str, str, str, str]] = {}
+        # The scheme and authority of every URL (a round's URL is built from its parts).
+        base = URL(self._base_url, encoded=True)
+        self._scheme, self._authority = base.scheme, base.raw_authority
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._accept_encoding = accept_encoding(compression, address)
         self._token = token or None
@@ -296,7 +299,7 @@ class AiohttpTransport:
     def _url(self, request: Request) -> tuple[str, URL]:
         """:meth:`build_url` as ``(encoded text, URL)``.
 
-        A watch's round builds its URL from its origin's parsed head (``URL.build``, about
+        A watch's round builds its URL from its origin's parsed path (``URL.build``, about
         half the cost of parsing the whole text again); other requests parse their text.
         """
         origin = request.origin
@@ -306,21 +309,19 @@ class AiohttpTransport:
                 if name in _DEFAULT_PARAMS:
                     break
             else:
-                head, params, defaults, parsed = self._cached_parts(origin)
+                head, params, defaults, path = self._cached_parts(origin)
                 added = _encode_query(extra)
                 query = f"{params}&{added}" if params and added else params or added
                 if defaults:
                     query = f"{query}&{defaults}" if query else defaults
-                if not query:
-                    return head, parsed
                 url = URL.build(
-                    scheme=parsed.scheme,
-                    authority=parsed.raw_authority,
-                    path=parsed.raw_path,
+                    scheme=self._scheme,
+                    authority=self._authority,
+                    path=path,
                     query_string=query,
                     encoded=True,
                 )
-                return f"{head}?{query}", url
+                return (f"{head}?{query}" if query else head), url
         head, params, defaults = self._parts(request)
         query = f"{params}&{defaults}" if params and defaults else params or defaults
         text = f"{head}?{query}" if query else head
@@ -344,11 +345,15 @@ class AiohttpTransport:
             _encode_query(tuple(defaults)),
         )
 
-    def _cached_parts(self, origin: Request) -> tuple[str, str, str, URL]:
+    def _cached_parts(self, origin: Request) -> tuple[str, str, str, str]:
+        """``_parts(origin)`` and the head's path as yarl parses it, cached per origin."""
         parts = self._encoded.get(origin)
         if parts is None:
             head, params, defaults = self._parts(origin)
-            parts = (head, params, defaults, URL(head, encoded=True))
+            # Only the path is kept (a whole parsed URL per watched query costs ~270 B), and
+            # the request's own string when it is the same (it is, unless yarl splits it).
+            path = URL(head, encoded=True).raw_path
+            parts = (head, params, defaults, origin.path if path == origin.path else path)
             if len(self._encoded) >= _ENCODED_CACHE_SIZE:
                 self._encoded.clear()
             self._encoded[origin] = parts
