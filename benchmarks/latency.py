@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
 ``--plot docs/benchmarks-latency.png`` to draw the distributions, ``--diagnose`` to add a run
-of ``watch()`` patched back to the old order: next request sent before the consumers run).
+of ``watch()`` patched back to the old order: next request sent before the consumers run, and
+the floor of our design: the raw loop handing each value to a consumer task; ``--timeline`` to
+split each change at the moment the answer's bytes arrive, with the client's CPU after it).
 
 Clients, each a watcher task that timestamps a value the moment it is decoded:
 
@@ -15,7 +17,8 @@ Clients, each a watcher task that timestamps a value the moment it is decoded:
 
 The writer (one raw aiohttp connection, shared by all) writes the next value only after the
 watcher received the previous one. Rounds alternate the clients in rotating order; the table
-gives the pooled median/p99 and the median over rounds of each round's ratio. The agent runs in
+gives the pooled median/p99, the median over rounds of each round's ratio and the spread
+(min-max) of the per-round median ratios. The agent runs in
 a child process, so its CPU does not share the client's event loop.
 """
 
