@@ -134,18 +134,22 @@ async def _sequential_puts(url: str, count: int, connections: int = 1) -> float:
 
 
 class _Sample:
-    """Requests/s and the server's CPU microseconds per request of one measured run."""
+    """Requests/s and the server's and load generator's CPU us per request of one run."""
 
-    def __init__(self, rate: float, cpu_us: float) -> None:
+    def __init__(self, rate: float, cpu_us: float, client_us: float) -> None:
         self.rate = rate
         self.cpu_us = cpu_us
+        self.client_us = client_us
 
 
 async def _measure(server: AgentProcess, count: int, connections: int) -> _Sample:
     before = await server.cpu_seconds()
+    client_before = time.process_time()
     rate = await _sequential_puts(server.url, count, connections)
+    client = time.process_time() - client_before
     spent = await server.cpu_seconds() - before
-    return _Sample(rate, spent / (count // connections * connections) * 1e6)
+    done = count // connections * connections
+    return _Sample(rate, spent / done * 1e6, client / done * 1e6)
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -188,9 +192,20 @@ async def put_rows(writes: int, rounds: int) -> None:
                     _spread(rate_ratio, ".2f"),
                     _spread([s.cpu_us for s in runs], ".0f"),
                     _spread(cpu_ratio, ".2f"),
+                    _spread([s.client_us for s in runs], ".0f"),
                 )
             )
-    print_table(("server", "PUT/s", "PUT/s vs floor", "server CPU us/PUT", "CPU vs floor"), rows)
+    print_table(
+        (
+            "server",
+            "PUT/s",
+            "PUT/s vs floor",
+            "server CPU us/PUT",
+            "CPU vs floor",
+            "load gen. CPU us/PUT",
+        ),
+        rows,
+    )
     print("(median (min-max) over rounds; ratios per round; target: PUT/s vs floor >= 0.8)")
 
 

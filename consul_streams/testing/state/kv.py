@@ -23,7 +23,7 @@ __all__ = ["MAX_LOCK_DELAY", "KVEntry", "KVState"]
 MAX_LOCK_DELAY = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class KVEntry:
     """One stored key (Consul's DirEntry)."""
 
