@@ -9,6 +9,9 @@ command line read from stdin:
 * ``blocked N``: wait (up to 30 s) until N blocking queries are held, then answer as ``stats``;
 * ``clear``: forget the request log (keeps a long soak from growing the agent);
 * ``reset N``: cut the next N soak reads without an answer (a connection-reset fault);
+* ``kvset VALUE KEY...``: write ``VALUE`` to every KEY in the agent itself, as transactions
+  of at most 64 keys (one index and one wake-up per transaction), so that a benchmark's
+  writes cost its own process nothing; answers the new index;
 * ``cpu``: this process's CPU time so far (``process_time``, in microseconds, key ``cpu_us``);
 * EOF: stop the agent and exit.
 
@@ -33,6 +36,10 @@ import time
 from aiohttp import web
 
 from consul_streams.testing import DevAgent
+from consul_streams.testing.state.kv import KVState
+
+#: Consul's limit of operations per transaction.
+_TXN_OPS = 64
 
 
 def _rss_kib() -> int:
@@ -55,6 +62,18 @@ def _stats(agent: DevAgent, prefix: str) -> dict[str, int]:
         "blocking_gets": blocking,
         "rss_kib": _rss_kib(),
     }
+
+
+def _kvset(agent: DevAgent, words: list[str]) -> int:
+    """Write ``words[0]`` to the keys ``words[1:]``, 64 keys per transaction."""
+    value, keys = words[0].encode(), words[1:]
+    kv = agent.store.get(KVState)
+    for start in range(0, len(keys), _TXN_OPS):
+        idx = kv.pending_index()
+        for key in keys[start : start + _TXN_OPS]:
+            kv.set(key, value, 0, idx)
+        kv.commit()
+    return agent.store.index
 
 
 def _cpu() -> dict[str, int]:
@@ -104,6 +123,8 @@ async def _agent(max_conns: int, commit_delay: float | None) -> None:
                 agent.faults.drop_connection(int(argument), path="/v1/kv/soak/", method="GET")
             elif command == "cpu":
                 answer = _cpu()
+            elif command == "kvset":
+                answer = {"index": _kvset(agent, argument.split())}
             elif command == "blocked":
                 try:
                     await asyncio.wait_for(agent.wait_blocked(int(argument)), 30)
