@@ -4,9 +4,11 @@ Run: ``.venv/bin/python benchmarks/many_watches.py`` (``--quick`` for a smoke ru
 seconds; ``--watches``, ``--subset``, ``--rounds``; ``--profile FILE`` writes a cProfile of
 consul_streams' rounds).
 
-Three clients, each watching its own ``--watches`` keys (``cs/``, ``raw/``, ``pyc/``), all
-parked at once on one dev agent in a child process (its ``http_max_conns_per_client`` raised
-so every long-poll fits), the agent pinned to one CPU and this process to the other:
+Three clients, each in a process of its own and watching its own ``--watches`` keys (``cs/``,
+``raw/``, ``pyc/``), all parked at once on one dev agent in another process (its
+``http_max_conns_per_client`` raised so every long-poll fits); the agent is pinned to one CPU,
+the clients to the other. A process per client keeps one client's objects out of another's
+garbage collections:
 
 * ``consul_streams``: one ``Consul`` whose ``max_connections`` gives every watch a long-poll
   slot, a task per key iterating ``watch(client.kv.get(key), rate_limit=None)``;
@@ -18,11 +20,11 @@ so every long-poll fits), the agent pinned to one CPU and this process to the ot
 
 Each round writes, for each client in rotating order, first every one of its keys (in
 transactions of 64, the limit of Consul's ``/v1/txn``) and then a random ``--subset`` of them.
-The writes are applied inside the agent process (one line on its stdin), so this process's
-CPU time (``time.process_time``) from the write until every watcher holds the new value and
-every long-poll is parked again is the client's work alone; divided by the updates delivered
-it gives the CPU per update. The ratios are per round against the raw loop; the table gives
-the median and min-max over rounds. Nothing here asserts on timing.
+The writes are applied inside the agent process (one line on its stdin), so the client
+process's CPU time (``time.process_time``) from just before the write until every watcher
+holds the new value and every long-poll is parked again is the client's work alone; divided
+by the updates delivered it gives the CPU per update. The ratios are per round against the
+raw loop; the table gives the median and min-max over rounds. Nothing here asserts on timing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import asyncio
 import base64
 import cProfile
 import json
+import os
 import random
 import sys
 import time
@@ -141,21 +144,110 @@ class Sample:
         self.wall_ms = wall * 1e3
 
 
-async def _round(
-    agent: AgentProcess, board: Board, keys: Sequence[str], value: str, parked: int
-) -> Sample:
-    """Write ``value`` to ``keys``; CPU until every watcher has it and all polls are parked."""
-    futures = [board.expect(key, value.encode(), 1) for key in keys]
-    cpu = time.process_time()
-    start = time.perf_counter()
-    await agent.kv_set(value, keys)
-    await asyncio.wait_for(asyncio.gather(*futures), 60)
-    wall = time.perf_counter() - start
-    stats = await agent.wait_blocked(parked)
-    spent = time.process_time() - cpu
-    if "timeout" in stats:
-        raise RuntimeError(f"long-polls not parked again: {stats}")
-    return Sample(len(keys), spent, wall)
+async def _child(args: argparse.Namespace) -> None:
+    """One client in this process, driven over stdin (``expect VALUE KEY...``, ``cpu``)."""
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    prefix, start = CLIENTS[args.child]
+    keys = [f"{prefix}{i:05d}" for i in range(args.watches)]
+    board = Board()
+    first = [board.expect(key, b"v0", 1) for key in keys]
+    tasks = await start(args.address, keys, board)
+    await asyncio.wait_for(asyncio.gather(*first), 120)
+    print("ready", flush=True)
+    profile = cProfile.Profile() if args.profile else None
+    cpu = 0.0
+    try:
+        while line := await stdin.readline():
+            command, *words = line.decode().split()
+            if command == "expect":
+                futures = [board.expect(key, words[0].encode(), 1) for key in words[1:]]
+                if profile is not None and words[0][1] != "0":  # round 0 is the warm-up
+                    profile.enable()
+                cpu = time.process_time()
+                print("ok", flush=True)
+                began = time.perf_counter()
+                await asyncio.wait_for(asyncio.gather(*futures), 60)
+                print(f"{time.perf_counter() - began:.6f}", flush=True)
+            elif command == "cpu":
+                spent = time.process_time() - cpu
+                if profile is not None:
+                    profile.disable()
+                print(f"{spent:.6f}", flush=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for close in _CLEANUP:
+            await close()
+        if profile is not None:
+            profile.dump_stats(args.profile)
+
+
+class ClientProcess:
+    """A client under test in a child process (``--child NAME``), pinned to ``cpu``."""
+
+    def __init__(self, name: str, address: str, watches: int, cpu: int | None) -> None:
+        self.name = name
+        self._argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            name,
+            "--address",
+            address,
+            "--watches",
+            str(watches),
+        ]
+        self.cpu = cpu
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, profile: str | None) -> None:
+        argv = self._argv + (["--profile", profile] if profile else [])
+        if self.cpu is not None:
+            argv += ["--cpu", str(self.cpu)]
+        self._proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        if await self._line() != "ready":
+            raise RuntimeError(f"{self.name} did not start")
+
+    async def _line(self) -> str:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        line = await asyncio.wait_for(self._proc.stdout.readline(), 180)
+        return line.decode().strip()
+
+    async def send(self, line: str) -> None:
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(line.encode() + b"\n")
+        await self._proc.stdin.drain()
+
+    async def measure(
+        self, agent: AgentProcess, keys: Sequence[str], value: str, parked: int
+    ) -> Sample:
+        """Write ``value`` to ``keys``; the client's CPU until it has them and is parked again."""
+        await self.send(f"expect {value} {' '.join(keys)}")
+        if await self._line() != "ok":
+            raise RuntimeError(f"{self.name} did not take the round")
+        await agent.kv_set(value, keys)
+        wall = float(await self._line())
+        stats = await agent.wait_blocked(parked)
+        if "timeout" in stats:
+            raise RuntimeError(f"long-polls not parked again: {stats}")
+        await self.send("cpu")
+        return Sample(len(keys), float(await self._line()), wall)
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        await self._proc.wait()
 
 
 def _spread(values: Sequence[float], fmt: str) -> str:
@@ -172,29 +264,27 @@ async def run(args: argparse.Namespace) -> None:
     names = [name for name in CLIENTS if name in args.clients]
     parked = args.watches * len(names)
     rng = random.Random(13)
-    board = Board()
     samples: dict[tuple[str, str], list[Sample]] = {
         (name, kind): [] for name in names for kind in ("all", "subset")
     }
-    tasks: list[asyncio.Task[None]] = []
     async with AgentProcess(
         max_conns_per_client=parked + 200, cpu=plan.server, commit_delay=0
     ) as agent:
+        clients: dict[str, ClientProcess] = {}
         keysets: dict[str, list[str]] = {}
-        for name in names:
-            prefix, start = CLIENTS[name]
-            keys = [f"{prefix}{i:05d}" for i in range(args.watches)]
-            keysets[name] = keys
-            await agent.kv_set("v0", keys)
-            first = [board.expect(key, b"v0", 1) for key in keys]
-            tasks += await start(agent.address, keys, board)
-            await asyncio.wait_for(asyncio.gather(*first), 120)
-        stats = await agent.wait_blocked(parked)
-        if "timeout" in stats:
-            raise RuntimeError(f"not every watch parked a long-poll: {stats}")
-        print(f"all {parked:,} long-polls parked at the agent ({stats['blocked']:,})")
-        profile = cProfile.Profile() if args.profile else None
         try:
+            for name in names:
+                prefix, _ = CLIENTS[name]
+                keysets[name] = [f"{prefix}{i:05d}" for i in range(args.watches)]
+                await agent.kv_set("v0", keysets[name])
+                client = clients[name] = ClientProcess(
+                    name, agent.address, args.watches, plan.client
+                )
+                await client.start(args.profile if name == "consul_streams" else None)
+            stats = await agent.wait_blocked(parked)
+            if "timeout" in stats:
+                raise RuntimeError(f"not every watch parked a long-poll: {stats}")
+            print(f"all {parked:,} long-polls parked at the agent ({stats['blocked']:,})")
             for round_ in range(args.rounds + 1):  # round 0 warms up and is not counted
                 order = names[round_ % len(names) :] + names[: round_ % len(names)]
                 for kind in ("all", "subset"):
@@ -203,21 +293,13 @@ async def run(args: argparse.Namespace) -> None:
                         if kind == "subset":
                             keys = sorted(rng.sample(keys, args.subset))
                         value = f"r{round_}-{kind}"
-                        if profile is not None and name == "consul_streams" and round_:
-                            profile.enable()
-                        sample = await _round(agent, board, keys, value, parked)
-                        if profile is not None:
-                            profile.disable()
+                        sample = await clients[name].measure(agent, keys, value, parked)
                         if round_:
                             samples[name, kind].append(sample)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for close in _CLEANUP:
-                await close()
-    if profile is not None:
-        profile.dump_stats(args.profile)
+            for client in clients.values():
+                await client.stop()
+    if args.profile:
         print(f"cProfile of consul_streams' rounds written to {args.profile}")
 
     rows: list[tuple[str, ...]] = []
@@ -258,10 +340,13 @@ def main(argv: list[str] | None = None) -> None:
         "--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS), metavar="NAME"
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile consul_streams' rounds")
+    parser.add_argument("--child", choices=list(CLIENTS), help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.watches, args.subset, args.rounds = 200, 20, 2
-    asyncio.run(run(args))
+    asyncio.run(_child(args) if args.child else run(args))
 
 
 if __name__ == "__main__":
