@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import gc
 import json
 import os
 import random
@@ -138,9 +139,10 @@ FLOOR = "raw aiohttp"
 class Sample:
     """One measured write round of one client."""
 
-    def __init__(self, updates: int, cpu: float, wall: float) -> None:
+    def __init__(self, updates: int, cpu: float, gc_cpu: float, wall: float) -> None:
         self.updates = updates
         self.cpu_us = cpu / updates * 1e6
+        self.gc_us = gc_cpu / updates * 1e6
         self.wall_ms = wall * 1e3
 
 
@@ -157,6 +159,20 @@ async def _child(args: argparse.Namespace) -> None:
     first = [board.expect(key, b"v0", 1) for key in keys]
     tasks = await start(args.address, keys, board)
     await asyncio.wait_for(asyncio.gather(*first), 120)
+    if args.gc == "off":
+        gc.disable()
+    elif args.gc == "freeze":  # what was alive after the first values is never scanned again
+        gc.collect()
+        gc.freeze()
+    collecting = [0.0, 0.0]  # CPU time in the collector: total, start of the current pass
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[1] = time.process_time()
+        else:
+            collecting[0] += time.process_time() - collecting[1]
+
+    gc.callbacks.append(on_gc)
     print("ready", flush=True)
     profile = cProfile.Profile() if args.profile else None
     cpu = 0.0
@@ -168,6 +184,7 @@ async def _child(args: argparse.Namespace) -> None:
                 if profile is not None and words[0][1] != "0":  # round 0 is the warm-up
                     profile.enable()
                 cpu = time.process_time()
+                in_gc = collecting[0]
                 print("ok", flush=True)
                 began = time.perf_counter()
                 await asyncio.wait_for(asyncio.gather(*futures), 60)
@@ -176,7 +193,7 @@ async def _child(args: argparse.Namespace) -> None:
                 spent = time.process_time() - cpu
                 if profile is not None:
                     profile.disable()
-                print(f"{spent:.6f}", flush=True)
+                print(f"{spent:.6f} {collecting[0] - in_gc:.6f}", flush=True)
     finally:
         for task in tasks:
             task.cancel()
@@ -190,7 +207,9 @@ async def _child(args: argparse.Namespace) -> None:
 class ClientProcess:
     """A client under test in a child process (``--child NAME``), pinned to ``cpu``."""
 
-    def __init__(self, name: str, address: str, watches: int, cpu: int | None) -> None:
+    def __init__(
+        self, name: str, address: str, watches: int, cpu: int | None, gc_mode: str
+    ) -> None:
         self.name = name
         self._argv = [
             sys.executable,
@@ -201,6 +220,8 @@ class ClientProcess:
             address,
             "--watches",
             str(watches),
+            "--gc",
+            gc_mode,
         ]
         self.cpu = cpu
         self._proc: asyncio.subprocess.Process | None = None
@@ -240,7 +261,8 @@ class ClientProcess:
         if "timeout" in stats:
             raise RuntimeError(f"long-polls not parked again: {stats}")
         await self.send("cpu")
-        return Sample(len(keys), float(await self._line()), wall)
+        cpu, gc_cpu = (float(word) for word in (await self._line()).split())
+        return Sample(len(keys), cpu, gc_cpu, wall)
 
     async def stop(self) -> None:
         if self._proc is None:
@@ -259,7 +281,7 @@ async def run(args: argparse.Namespace) -> None:
     print(machine())
     print(
         f"{plan}; {args.watches:,} watches per client, {args.rounds} rounds of: every key "
-        f"(txns of 64), then a random {args.subset:,} keys"
+        f"(txns of 64), then a random {args.subset:,} keys; cyclic GC {args.gc}"
     )
     names = [name for name in CLIENTS if name in args.clients]
     parked = args.watches * len(names)
@@ -278,7 +300,7 @@ async def run(args: argparse.Namespace) -> None:
                 keysets[name] = [f"{prefix}{i:05d}" for i in range(args.watches)]
                 await agent.kv_set("v0", keysets[name])
                 client = clients[name] = ClientProcess(
-                    name, agent.address, args.watches, plan.client
+                    name, agent.address, args.watches, plan.client, args.gc
                 )
                 await client.start(args.profile if name == "consul_streams" else None)
             stats = await agent.wait_blocked(parked)
@@ -319,12 +341,20 @@ async def run(args: argparse.Namespace) -> None:
                     f"{sum(s.updates for s in runs):,}",
                     _spread([s.cpu_us for s in runs], ".1f"),
                     ratio,
+                    _spread([s.gc_us for s in runs], ".1f"),
                     _spread([s.wall_ms for s in runs], ".1f"),
                 )
             )
     print()
     print_table(
-        ("client, keys written", "updates", "CPU us/update", "CPU vs raw loop", "wall ms/round"),
+        (
+            "client, keys written",
+            "updates",
+            "CPU us/update",
+            "CPU vs raw loop",
+            "of which GC us",
+            "wall ms/round",
+        ),
         rows,
     )
     print("(median (min-max) over rounds; ratios per round; target: consul_streams <= 1.1x)")
@@ -340,6 +370,12 @@ def main(argv: list[str] | None = None) -> None:
         "--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS), metavar="NAME"
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile consul_streams' rounds")
+    parser.add_argument(
+        "--gc",
+        choices=("on", "freeze", "off"),
+        default="on",
+        help="the clients' cyclic GC: on (default), frozen after start-up, or off (diagnosis)",
+    )
     parser.add_argument("--child", choices=list(CLIENTS), help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
