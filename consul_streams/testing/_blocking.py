@@ -72,7 +72,7 @@ def parse_go_uint_or_500(text: str) -> int:
     raise ApiError(500, f"strconv.ParseUint: parsing {go_quote(text)}: invalid syntax")
 
 
-@dataclass
+@dataclass(slots=True)
 class QueryOptions:
     """The parsed common parameters of one request."""
 

@@ -43,6 +43,8 @@ _NOT_V1 = (
     "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
 )
 _NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
+#: How many routed paths the dispatcher remembers before it starts over.
+_ROUTED_CACHE_SIZE = 4096
 #: Consul wraps endpoints in a gzip handler that compresses bodies from this size on.
 GZIP_MIN_SIZE = 1400
 #: Routes whose writes go through Raft in Consul (exact paths, or prefixes ending in ``/``);
@@ -181,6 +183,8 @@ class Dispatcher:
         self.faults = faults
         self.requests: list[LoggedRequest] = []
         self._agent_log: AgentLog | None = None
+        #: path -> (route, suffix) for paths that passed the mux's checks (see ``_dispatch``)
+        self._routed: dict[str, tuple[Route, str]] = {}
         #: Writes waiting for their pretend Raft commit right now.
         self.committing = 0
         self._committing_events: list[asyncio.Event] = []
@@ -224,24 +228,24 @@ class Dispatcher:
                 return injected
         started = asyncio.get_running_loop().time()
         response = await self._dispatch(request, token)
-        self._log(request, query, response, started)
+        log = self._agent_log
+        if log is None:
+            log = self._agent_log = self.store.get(AgentLog)
+        if log.monitors:
+            self._log(log, request, query, response, started)
         if faults.armed:
             return await faults.after(request, response)
         return response
 
     def _log(
         self,
+        log: AgentLog,
         request: web.BaseRequest,
         query: tuple[tuple[str, str], ...],
         response: web.StreamResponse,
         started: float,
     ) -> None:
         """Log the request for ``/v1/agent/monitor`` (its ``token`` is never logged)."""
-        log = self._agent_log
-        if log is None:
-            log = self._agent_log = self.store.get(AgentLog)
-        if not log.monitors:
-            return
         url = request.path + ("?" + urlencode(query) if query else "")
         if "token" in request.query:
             # Consul's wrap replaces every token value in the logged URL.
@@ -261,17 +265,23 @@ class Dispatcher:
 
     async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
         path = request.path
-        if not path.isprintable():
-            # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
-            return web.Response(status=400)
-        redirect = self._mux_redirect(request)
-        if redirect is not None:
-            return redirect
-        if not path.startswith("/v1/"):
-            return error_response(ApiError(404, _NOT_V1))
-        found = self.router.match(path)
+        found = self._routed.get(path)
         if found is None:
-            return error_response(ApiError(404, _NOT_FOUND))
+            if not path.isprintable():
+                # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
+                return web.Response(status=400)
+            redirect = self._mux_redirect(request)
+            if redirect is not None:
+                return redirect
+            if not path.startswith("/v1/"):
+                return error_response(ApiError(404, _NOT_V1))
+            found = self.router.match(path)
+            if found is None:
+                return error_response(ApiError(404, _NOT_FOUND))
+            # Every check above depends on the path alone: remember where it goes.
+            if len(self._routed) >= _ROUTED_CACHE_SIZE:
+                self._routed.clear()
+            self._routed[path] = found
         route, suffix = found
         policy = {"X-Consul-Default-Acl-Policy": self.config.acl_default_policy}
         if self.config.translate_wan_addrs:
