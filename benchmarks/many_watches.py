@@ -89,6 +89,26 @@ async def _consul_streams(
     return [asyncio.create_task(one(key)) for key in keys]
 
 
+async def _consul_streams_bare(
+    address: str, keys: Sequence[str], board: Board
+) -> list[asyncio.Task[None]]:
+    client = Consul(address, environ={}, max_connections=len(keys) + 8)
+    await client.__aenter__()
+
+    async def close() -> None:
+        await client.aclose()
+
+    _CLEANUP.append(close)
+
+    async def one(key: str) -> None:
+        entry, meta = await client.kv.get(key)
+        while True:
+            board.arrive(key, entry["Value"] if entry else None, time.perf_counter())
+            entry, meta = await client.kv.get(key, watch=(meta.index, "5m"))
+
+    return [asyncio.create_task(one(key)) for key in keys]
+
+
 async def _raw_aiohttp(address: str, keys: Sequence[str], board: Board) -> list[asyncio.Task[None]]:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
     connector = aiohttp.TCPConnector(limit=len(keys) + 8)
@@ -132,7 +152,10 @@ CLIENTS: dict[str, tuple[str, Starter]] = {
     "consul_streams": ("cs/", _consul_streams),
     "raw aiohttp": ("raw/", _raw_aiohttp),
     "py-consul": ("pyc/", _py_consul),
+    # Diagnosis, not in the default run: blocking reads awaited in a loop, no watch engine.
+    "consul_streams bare reads": ("csb/", _consul_streams_bare),
 }
+DEFAULT_CLIENTS = ["consul_streams", "raw aiohttp", "py-consul"]
 FLOOR = "raw aiohttp"
 
 
@@ -367,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subset", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS), metavar="NAME"
+        "--clients", nargs="+", default=DEFAULT_CLIENTS, choices=list(CLIENTS), metavar="NAME"
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile consul_streams' rounds")
     parser.add_argument(
