@@ -140,7 +140,7 @@ async def _put(call: Call, kv: KVState) -> web.StreamResponse:
     length = call.request.content_length
     if length is not None and length > limit:
         raise too_large(length, limit)
-    body = await call.body()
+    body = await call.request.read()
     if len(body) > limit:
         raise too_large(len(body), limit)
     idx = kv.pending_index()

@@ -302,9 +302,8 @@ class Dispatcher:
             response = await route.handler(call)
         except ApiError as exc:
             response = error_response(exc)
-        headers = response.headers
-        headers.update(policy)
-        headers["Vary"] = "Accept-Encoding"
+        policy["Vary"] = "Accept-Encoding"
+        response.headers.update(policy)
         if isinstance(response, web.Response):
             body = response.body
             if (
