@@ -101,10 +101,11 @@ async def _consul_streams_bare(
     _CLEANUP.append(close)
 
     async def one(key: str) -> None:
-        entry, meta = await client.kv.get(key)
+        query = client.kv.get(key)
+        entry, meta = await query
         while True:
             board.arrive(key, entry["Value"] if entry else None, time.perf_counter())
-            entry, meta = await client.kv.get(key, watch=(meta.index, "5m"))
+            entry, meta = await query.fetch(index=meta.index, wait=300.0)
 
     return [asyncio.create_task(one(key)) for key in keys]
 
@@ -152,7 +153,7 @@ CLIENTS: dict[str, tuple[str, Starter]] = {
     "consul_streams": ("cs/", _consul_streams),
     "raw aiohttp": ("raw/", _raw_aiohttp),
     "py-consul": ("pyc/", _py_consul),
-    # Diagnosis, not in the default run: blocking reads awaited in a loop, no watch engine.
+    # Diagnosis, not in the default run: one Query's blocking reads in a loop, no watch engine.
     "consul_streams bare reads": ("csb/", _consul_streams_bare),
 }
 DEFAULT_CLIENTS = ["consul_streams", "raw aiohttp", "py-consul"]
