@@ -165,6 +165,8 @@ def request_token(request: web.BaseRequest) -> str | None:
     if token:
         return token
     auth = request.headers.get("Authorization", "")
+    if not auth:
+        return None
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()

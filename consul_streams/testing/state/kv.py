@@ -154,7 +154,8 @@ class KVState:
     # -- writes --------------------------------------------------------------------------------
 
     def _put(self, entry: KVEntry, idx: int) -> None:
-        self._remember(entry.key)
+        if self._journal is not None:
+            self._remember(entry.key)
         if entry.key not in self.entries:
             bisect.insort(self.sorted_keys, entry.key)
         self.entries[entry.key] = entry
