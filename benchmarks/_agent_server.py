@@ -12,6 +12,10 @@ command line read from stdin:
 * ``kvset VALUE KEY...``: write ``VALUE`` to every KEY in the agent itself, as transactions
   of at most 64 keys (one index and one wake-up per transaction), so that a benchmark's
   writes cost its own process nothing; answers the new index;
+* ``kvstamp KEY VALUE``: write ``VALUE`` at ``KEY`` in the agent itself (one transaction) and
+  answer the new index and ``committed_ns``, ``time.perf_counter_ns()`` just before the commit
+  that wakes the key's watchers (``CLOCK_MONOTONIC`` on Linux: comparable across processes),
+  the origin of ``latency.py --origin commit``;
 * ``cpu``: this process's CPU time so far (``process_time``, in microseconds, key ``cpu_us``);
 * EOF: stop the agent and exit.
 
@@ -76,6 +80,15 @@ def _kvset(agent: DevAgent, words: list[str]) -> int:
     return agent.store.index
 
 
+def _kvstamp(agent: DevAgent, key: str, value: str) -> dict[str, int]:
+    """Write ``value`` at ``key``; the new index and when the commit began (ns)."""
+    kv = agent.store.get(KVState)
+    kv.set(key, value.encode(), 0, kv.pending_index())
+    committed = time.perf_counter_ns()
+    kv.commit()
+    return {"index": agent.store.index, "committed_ns": committed}
+
+
 def _cpu() -> dict[str, int]:
     return {"cpu_us": round(time.process_time() * 1e6)}
 
@@ -125,6 +138,9 @@ async def _agent(max_conns: int, commit_delay: float | None) -> None:
                 answer = _cpu()
             elif command == "kvset":
                 answer = {"index": _kvset(agent, argument.split())}
+            elif command == "kvstamp":
+                key, _, value = argument.partition(" ")
+                answer = _kvstamp(agent, key, value)
             elif command == "blocked":
                 try:
                     await asyncio.wait_for(agent.wait_blocked(int(argument)), 30)

@@ -151,6 +151,14 @@ class AgentProcess:
         """
         return (await self._ask(f"kvset {value} {' '.join(keys)}"))["index"]
 
+    async def kv_stamp(self, key: str, value: str) -> float:
+        """Write ``value`` at ``key`` inside the agent; ``perf_counter()`` time of its commit.
+
+        The agent's clock is this process's (``CLOCK_MONOTONIC`` on Linux), so the time can be
+        compared with a watcher's arrival time. No whitespace in ``key`` or ``value``.
+        """
+        return (await self._ask(f"kvstamp {key} {value}"))["committed_ns"] / 1e9
+
     async def clear_requests(self) -> None:
         await self._ask("clear")
 

@@ -1,4 +1,4 @@
-"""Propagation latency: write acknowledged -> value received, ping-pong over one key.
+"""Propagation latency: a change's origin -> value received, ping-pong over one key.
 
 Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
 ``--plot docs/benchmarks-latency.png`` to draw the distributions, ``--diagnose`` to add a run
@@ -15,11 +15,22 @@ Clients, each a watcher task that timestamps a value the moment it is decoded:
   only): the floor for a Python client;
 * ``py-consul``: ``index, data = await c.kv.get(key, index=index)`` in a loop.
 
-The writer (one raw aiohttp connection, shared by all) writes the next value only after the
-watcher received the previous one. Rounds alternate the clients in rotating order; the table
-gives the pooled median/p99, the median over rounds of each round's ratio and the spread
-(min-max) of the per-round median ratios. The agent runs in
-a child process, so its CPU does not share the client's event loop.
+The next value is written only after the watcher received the previous one. Two origins of a
+change, both measured in every round (``--origin`` picks one):
+
+* ``commit``: the agent writes the key itself (``kvstamp`` on its command pipe) and stamps the
+  moment it commits, which wakes the watcher; latency = commit -> value received, clocks
+  compared across processes (``CLOCK_MONOTONIC``). Nothing else runs on the client's loop, and
+  the agent answers only the watcher: the client's own path and the agent's answer;
+* ``ack``: a raw aiohttp writer (one connection, in this process, on the watcher's event loop)
+  PUTs the value; latency = write acknowledged -> value received. The agent answers the PUT
+  and the watcher in an order it does not fix, and the writer's task shares the client's loop,
+  so this one swings between runs (docs/benchmarks.md section 1).
+
+Rounds alternate the clients in rotating order; the table gives the pooled median/p99, the
+median over rounds of each round's ratio and the spread (min-max) of the per-round median
+ratios. The agent runs in a child process, and the benchmark pins itself and the agent to
+different CPUs (``--no-pin`` not to), so the agent's CPU does not share the client's core.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import base64
 import json
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +58,7 @@ from benchmarks._common import (
     machine,
     median,
     percentile,
+    pin_cpus,
     print_table,
 )
 from consul_streams import Consul
@@ -189,6 +201,11 @@ CLIENTS: dict[str, Watcher] = {
     "py-consul": _py_consul,
 }
 LIMITED = "consul_streams (default limiter)"
+ORIGINS = ("commit", "ack")
+ORIGIN_TEXT = {
+    "commit": "commit -> value received (the agent writes the key itself and stamps its commit)",
+    "ack": "write acknowledged -> value received (a raw aiohttp writer in this process)",
+}
 HOP = "raw aiohttp, value handed to a consumer task (diagnostic)"
 DIAGNOSTIC = "consul_streams, next poll before consumers (old order, patched)"
 
@@ -248,18 +265,21 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f}"
 
 
+Put = Callable[[str, bytes], Awaitable[float]]
+
+
 async def ping_pong(
     agent: AgentProcess,
-    writer: Writer,
+    put: Put,
     watcher: Watcher,
     key: str,
     changes: int,
     warmup: int,
     timeline: tuple[Timeline, str] | None = None,
 ) -> list[float]:
-    """Seconds from each write's acknowledgement to the watcher holding the value."""
+    """Seconds from each write's origin (``put``'s answer) to the watcher holding the value."""
     sink = Sink()
-    await writer.put(key, b"start")
+    await put(key, b"start")
     first = sink.expect(b"start")
     task = asyncio.create_task(watcher(agent.address, key, sink))
     samples: list[float] = []
@@ -270,7 +290,7 @@ async def ping_pong(
             received = sink.expect(value)
             if timeline is not None:
                 timeline[0].chunks.clear()
-            acked = await writer.put(key, value)
+            acked = await put(key, value)
             arrived = await asyncio.wait_for(received, 30)
             if i >= warmup:
                 samples.append(arrived - acked)
@@ -331,7 +351,7 @@ def _ratio_rows(samples: dict[str, list[list[float]]], rounds: int) -> list[tupl
     return rows
 
 
-def plot(samples: dict[str, list[list[float]]], path: Path) -> None:
+def plot(samples: dict[str, list[list[float]]], path: Path, origin: str) -> None:
     """Empirical CDFs of the latencies (ms, log scale), one line per client."""
     import matplotlib
 
@@ -347,7 +367,7 @@ def plot(samples: dict[str, list[list[float]]], path: Path) -> None:
         style = "--" if name == LIMITED else "-"
         axes.step(pooled, ys, style, where="post", label=f"{name} (n={len(pooled)})")
     axes.set_xscale("log")
-    axes.set_xlabel("write acknowledged -> value received (ms, log scale)")
+    axes.set_xlabel(f"{origin.partition(' (')[0]} (ms, log scale)")
     axes.set_ylabel("fraction of changes (CDF)")
     axes.set_title("Propagation latency, ping-pong over one key (agent in a child process)")
     axes.grid(True, which="both", alpha=0.3)
@@ -376,6 +396,19 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write a PNG of the distributions here")
     parser.add_argument("--json", type=Path, help="dump the raw samples (seconds) here")
     parser.add_argument(
+        "--origin",
+        choices=("both", *ORIGINS),
+        default="both",
+        help="where a change's latency starts: the writer's acknowledgement (ack), the"
+        " agent's commit (commit) or both, interleaved in each round (default)",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin this process and the agent's to different CPUs (default: on)",
+    )
+    parser.add_argument(
         "--timeline",
         action="store_true",
         help="split each change into ack -> answer bytes received -> value delivered",
@@ -393,39 +426,55 @@ async def main(argv: list[str] | None = None) -> int:
         clients[DIAGNOSTIC] = (_poll_first(), args.changes)
     if args.limited_changes > 0:
         clients[LIMITED] = (_consul_streams(RateLimit()), args.limited_changes)
-    samples: dict[str, list[list[float]]] = {name: [] for name in clients}
+    origins = ORIGINS if args.origin == "both" else (args.origin,)
+    by_origin: dict[str, dict[str, list[list[float]]]] = {
+        origin: {name: [] for name in clients} for origin in origins
+    }
     names = list(clients)
-    async with AgentProcess() as agent, Writer(agent.url) as writer:
+    plan = pin_cpus() if args.pin else None
+    server_cpu = plan.server if plan is not None else None
+    async with AgentProcess(cpu=server_cpu) as agent, Writer(agent.url) as writer:
+
+        async def committed(key: str, value: bytes) -> float:
+            return await agent.kv_stamp(key, value.decode())
+
+        puts: dict[str, Put] = {"ack": writer.put, "commit": committed}
         for round_ in range(args.rounds):
             shift = round_ % len(names)  # rotate the order so warm-up favours no client
-            for name in names[shift:] + names[:shift]:
-                watcher, changes = clients[name]
-                key = f"bench/latency/{round_}/{names.index(name)}"
-                warmup = 2 if name == LIMITED else 5
-                traced = (timeline, name) if timeline is not None else None
-                samples[name].append(
-                    await ping_pong(agent, writer, watcher, key, changes, warmup, traced)
-                )
-    print(f"# propagation latency, {args.rounds} rounds ({machine()})")
-    print_table(
-        (
-            "client",
-            "changes",
-            "median ms",
-            "p99 ms",
-            "vs raw aiohttp (median / p99)",
-            "vs py-consul (median / p99)",
-            "median ratio per round vs raw",
-            "vs py-consul",
-            "negative",
-        ),
-        _ratio_rows(samples, args.rounds),
-    )
+            for origin in origins:
+                for name in names[shift:] + names[:shift]:
+                    watcher, changes = clients[name]
+                    key = f"bench/latency/{origin}/{round_}/{names.index(name)}"
+                    warmup = 2 if name == LIMITED else 5
+                    traced = (timeline, name) if timeline is not None else None
+                    by_origin[origin][name].append(
+                        await ping_pong(agent, puts[origin], watcher, key, changes, warmup, traced)
+                    )
+    pinned = f", {plan}" if plan is not None else ""
+    for origin in origins:
+        print(f"# propagation latency, {args.rounds} rounds, {ORIGIN_TEXT[origin]}")
+        print(f"# ({machine()}{pinned})")
+        print_table(
+            (
+                "client",
+                "changes",
+                "median ms",
+                "p99 ms",
+                "vs raw aiohttp (median / p99)",
+                "vs py-consul (median / p99)",
+                "median ratio per round vs raw",
+                "vs py-consul",
+                "negative",
+            ),
+            _ratio_rows(by_origin[origin], args.rounds),
+        )
+        print()
+    samples = by_origin[origins[0]]
     print(
         "targets: consul_streams / raw aiohttp <= 1.10, consul_streams / py-consul <= 1.0;"
         " ratios: median over rounds of each round's ratio, then the spread (min-max) of the"
-        " per-round median ratios; 'negative': value decoded before the writer saw its own"
-        " PUT acknowledged"
+        " per-round median ratios; 'negative': value decoded before the write's origin"
+        " (the writer's acknowledgement can come after the watcher's answer)"
     )
     if timeline is not None:
         print()
@@ -441,9 +490,9 @@ async def main(argv: list[str] | None = None) -> int:
         )
         print("(medians; the first column is the agent's and the same for all, the second ours)")
     if args.json is not None:
-        args.json.write_text(json.dumps(samples))
+        args.json.write_text(json.dumps(by_origin))
     if args.plot is not None:
-        plot(samples, args.plot)
+        plot(samples, args.plot, ORIGIN_TEXT[origins[0]])
         print(f"plot written to {args.plot}")
     return 0
 
