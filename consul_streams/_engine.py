@@ -155,14 +155,23 @@ class PollConfig:
         return (self.wait, self.rate_limit, self.backoff, self.retry, self.clock, self.rng)
 
 
-@dataclass(frozen=True)
 class Round:
-    """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one."""
+    """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one.
 
-    seq: int
-    value: Any
-    meta: Meta
-    changed: bool
+    ``item`` is the ``(value, meta)`` pair a watch emits, built once for every consumer.
+    """
+
+    __slots__ = ("changed", "item", "meta", "seq", "value")
+
+    def __init__(self, seq: int, value: Any, meta: Meta, changed: bool) -> None:
+        self.seq = seq
+        self.value = value
+        self.meta = meta
+        self.changed = changed
+        self.item = (value, meta)
+
+    def __repr__(self) -> str:
+        return f"<Round {self.seq} changed={self.changed}>"
 
 
 class Cover(Protocol):
