@@ -9,8 +9,8 @@ with an error (:class:`~consul_streams.exceptions.ClientClosed`) when its engine
 
 Delivery (#13): a consumer waiting for a round parks one future in :attr:`Subscription.waiter`;
 the poll task decides, for every waiting consumer, what a round gives it and completes that
-future with the item itself. A woken consumer then only resumes: it runs none of the emit
-policy and no frame of ours beyond the one it awaits, so a shared poll's per-subscriber cost
+future with the item itself (or with the poll's error). A woken consumer then only resumes:
+it runs none of the emit policy and no frame of ours, so a shared poll's cost per subscriber
 is close to that of waking a bare task.
 """
 
@@ -24,8 +24,7 @@ from consul_streams._engine import Poller, Round, WatchStats
 
 __all__ = ["SKIP", "Hub", "Subscription"]
 
-#: What :meth:`Subscription.offer` returns for a round its consumer does not emit. Completing a
-#: waiter with it means "look again" (the poll failed or the subscription was closed).
+#: What :meth:`Subscription.offer` returns for a round its consumer does not emit.
 SKIP: Any = object()
 
 
@@ -56,6 +55,9 @@ class Hub:
         self._spawn = spawn
         self._on_idle = on_idle
         self._task: asyncio.Task[None] | None = None
+        #: set while the hub walks its subscribers: a consumer leaving then must wait (see
+        #: ``_Consumer.abandon``), the walk cannot take a change of the dict
+        self.busy = False
 
     @property
     def stats(self) -> WatchStats:
@@ -70,28 +72,44 @@ class Hub:
         self.latest = round_
         changed = round_.changed
         woke = False
-        for sub in self._subscribers:
-            waiter = sub.waiter
-            if waiter is None or waiter.done():
-                # Busy (it reads ``latest`` when it asks again) or cancelled (it is leaving).
-                continue
-            seen = sub.seen
-            if seen is previous and seen is not None and sub.follows:
-                # The common case, inlined: a consumer that holds the previous round emits a
-                # change (or any round, with heartbeats). All of them get the same item.
-                sub.seen = round_
-                if not (changed or sub.heartbeat):
+        self.busy = True
+        try:
+            for sub in self._subscribers:
+                waiter = sub.waiter
+                if waiter is None or waiter.done():
+                    # Busy (it reads ``latest`` when it asks again) or cancelled (leaving).
                     continue
-                item = round_.item
-            else:
-                item = sub.offer(round_)
-                if item is SKIP:
-                    continue
-            sub.waiter = None
-            sub.emits += 1
-            waiter.set_result(item)
-            woke = True
+                seen = sub.seen
+                if seen is previous and seen is not None and sub.follows:
+                    # The common case, inlined: a consumer that holds the previous round emits
+                    # a change (or any round, with heartbeats). They all get the same item.
+                    sub.seen = round_
+                    if not (changed or sub.heartbeat):
+                        continue
+                    item = round_.item
+                else:
+                    item = sub.offer(round_)
+                    if item is SKIP:
+                        continue
+                sub.waiter = None
+                sub.emits += 1
+                waiter.set_result(item)
+                woke = True
+        finally:
+            self.busy = False
         return woke
+
+    def _interrupt(self) -> None:
+        """Hand the hub's error to every waiting consumer."""
+        error = self.error
+        if error is None:
+            return
+        self.busy = True
+        try:
+            for sub in self._subscribers:
+                sub.interrupt(error)
+        finally:
+            self.busy = False
 
     async def _run(self) -> None:
         try:
@@ -101,8 +119,7 @@ class Hub:
         except Exception as exc:  # handed to every consumer, who raise it
             self.error = exc
             self._on_idle(self)
-            for sub in self._subscribers:
-                sub.wake()
+            self._interrupt()
 
     def attach(self, sub: Subscription) -> None:
         """Add ``sub``; start the poll if it is not running."""
@@ -120,8 +137,7 @@ class Hub:
         if self.error is None:
             self.error = error
         task = self._stop()
-        for sub in self._subscribers:
-            sub.wake()
+        self._interrupt()
         return task
 
     def _stop(self) -> asyncio.Task[None] | None:
@@ -161,7 +177,7 @@ class Subscription:
         self.heartbeat = heartbeat
         #: the last round this consumer looked at (emitted or not)
         self.seen: Round | None = None
-        #: what the consumer waits on; the hub completes it with the item to emit (or SKIP)
+        #: what the consumer waits on: the hub completes it with the item to emit (or an error)
         self.waiter: asyncio.Future[Any] | None = None
         self.emits = 0
         #: the state when this consumer arrived (None: the poll's first round, still to come)
@@ -199,17 +215,21 @@ class Subscription:
             raise self.hub.error
         return SKIP
 
-    def wake(self) -> None:
-        """Wake the consumer, if it waits, to look again (``SKIP``): an error or a close."""
-        waiter, self.waiter = self.waiter, None
+    def interrupt(self, error: BaseException) -> None:
+        """Raise ``error`` to the consumer if it waits (the poll failed, or a close)."""
+        waiter = self.waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(SKIP)
+            self.waiter = None
+            waiter.set_exception(error)
+            # Retrieved by whoever awaits it; if nobody does (cancelled meanwhile), asyncio
+            # must not log it as an exception never retrieved: every consumer gets it.
+            waiter.exception()
 
     def close_nowait(self) -> asyncio.Task[None] | None:
         if self.closed:
             return None
         self.closed = True
-        self.wake()
+        self.interrupt(StopAsyncIteration())
         return self.hub.detach(self)
 
     async def aclose(self) -> None:

@@ -59,7 +59,7 @@ class _Consumer(Subscription):
     subscriber).
     """
 
-    __slots__ = ("_ids", "_loop", "_own", "_source", "_unlisten", "ended", "initial", "new")
+    __slots__ = ("_ids", "_own", "_source", "_unlisten", "ended", "initial", "loop", "new")
 
     def __init__(self, stream: WatchStream[Any]) -> None:
         events = stream.query.mode is BlockingMode.EVENT
@@ -69,7 +69,8 @@ class _Consumer(Subscription):
         #: events: emit only unseen events (None: not an event watch); "all": the buffer first
         self.new: str | None = stream.events if events else None
         self._ids: set[str] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: the loop of the subscription (None: not subscribed yet)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._own: WatchEngine | None = None
         self._unlisten: Callable[[], None] | None = None
         self.ended = False
@@ -116,7 +117,8 @@ class _Consumer(Subscription):
 
     # --- the lifecycle ----------------------------------------------------------------------
 
-    def _subscribe(self) -> None:
+    def subscribe(self) -> None:
+        """Join the hub of this iteration's query (the first ``anext()`` does)."""
         stream, self._source = self._source, None
         if stream is None:  # closed before its first item
             raise StopAsyncIteration
@@ -127,7 +129,7 @@ class _Consumer(Subscription):
             engine = self._own = WatchEngine(name=f"watch engine of {stream.query!r}")
         loop = asyncio.get_running_loop()
         engine.subscribe(stream.query, stream.config, share=stream.share, subscription=self)
-        self._loop = loop  # subscribed
+        self.loop = loop  # subscribed
         sink = stream.health_sink
         if sink is not None:
             # The poll's health, forwarded as it changes (a shared poll's is everyone's).
@@ -135,100 +137,80 @@ class _Consumer(Subscription):
             sink.set(health.health)
             self._unlisten = health.add_listener(sink.set)
 
-    async def next(self, owner: object) -> Any:
-        """The next item: at once if a round is ready, else when the hub hands one over.
-
-        ``owner`` (the iterator) is only held: an iterator is not collected while one of its
-        ``anext()`` is pending.
-        """
-        try:
-            while True:
-                if self.ended:
-                    raise StopAsyncIteration
-                if self._loop is None:
-                    self._subscribe()
-                hub = self.hub
-                # ready() inlined for the common case: nothing new, no error.
-                item = SKIP if hub.latest is self.seen and hub.error is None else self.ready()
-                if item is SKIP:
-                    # Waiting happens here, outside any task group; the poll runs in the hub,
-                    # which decides for us and completes the waiter with our item.
-                    waiter = self.waiter = self._loop.create_future()  # type: ignore[union-attr]
-                    item = await waiter
-                    if item is SKIP:  # woken to look again: an error or a close
-                        continue
-                return item
-        except GeneratorExit:  # closed unfinished (its task was collected): no awaiting
-            self.abandon_soon()
-            raise
-        except BaseException:
-            # An error, the end, or our task's cancellation: leave the poll before raising.
-            await self.aclose()
-            raise
+    def interrupt(self, error: BaseException) -> None:
+        # An error handed over ends the iteration (as it ends a generator): the next anext()
+        # leaves the hub and raises StopAsyncIteration.
+        if self.waiter is not None and not self.waiter.done():
+            self.ended = True
+        super().interrupt(error)
 
     def __aiter__(self) -> _Consumer:
         return self
 
     def __anext__(self) -> Awaitable[Any]:
-        # An async iterator for aiostream's context (which closes it); WatchIterator is the one
-        # iterated.
-        return self.next(None)
+        raise TypeError("iterate the WatchIterator, not its consumer")
 
     async def aclose(self) -> None:
-        """End this iteration: leave the hub (stopping the poll if it was the last consumer)."""
+        """End this iteration: leave the hub (stopping the poll if it was the last consumer)
+        and wait until the poll has stopped."""
         self._source = None
-        if self.ended:
-            return
         self.ended = True
         try:
-            if self._loop is not None:  # subscribed
+            if self.loop is not None and not self.closed:
                 if self._unlisten is not None:
                     self._unlisten()
                 await Subscription.aclose(self)
         finally:
-            if self._own is not None:
-                await self._own.aclose()
+            own, self._own = self._own, None
+            if own is not None:
+                await own.aclose()
 
     def _abandon(self) -> None:
-        """Leave without waiting (the iterator was dropped): the poll stops if nobody is left.
+        """Leave without waiting: the poll is cancelled at once if nobody else listens.
 
-        Called on the event loop, never from a finaliser directly (see ``WatchIterator``).
+        Runs on the event loop, never inside the hub's walk over its consumers.
         """
         self._source = None
-        if self.ended or self._loop is None:
-            self.ended = True
-            return
         self.ended = True
-        if self._unlisten is not None:
-            self._unlisten()
-        # The poll of an owned engine is its only task: stopping the poll ends the engine.
-        self.close_nowait()
+        if self.loop is not None and not self.closed:
+            if self._unlisten is not None:
+                self._unlisten()
+            # An owned engine's only task is this poll: stopping the poll ends the engine.
+            self.close_nowait()
 
-    def abandon_soon(self) -> None:
-        """Schedule :meth:`_abandon` on the consumer's loop (from any thread; a no-op once the
-        loop is closed: its tasks are gone already)."""
-        loop = self._loop
-        if loop is None or self.ended:
+    def abandon(self) -> None:
+        """Leave soon, from anywhere (the iterator was dropped: a finaliser runs this).
+
+        On the loop's thread outside the hub's walk it leaves at once, so a cancelled consumer
+        task has cancelled the poll by the time it ends; elsewhere, as asyncio finalises async
+        generators, it schedules the leaving on the loop (a no-op once the loop is closed: its
+        tasks, the poll's included, are gone already).
+        """
+        loop = self.loop
+        if loop is None or self.closed:
+            self._source = None
             return
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # another thread (the sync layer's callers), or no loop at all
             running = None
         try:
-            if running is loop:
+            if running is not loop:
+                loop.call_soon_threadsafe(self._abandon)
+            elif self.hub.busy:
                 loop.call_soon(self._abandon)
             else:
-                loop.call_soon_threadsafe(self._abandon)
+                self._abandon()
         except RuntimeError:
-            pass  # the loop is closed: its tasks, the poll's included, are gone already
+            pass  # the loop is closed
 
     def stats(self) -> WatchStats:
-        stats = self.hub.stats.copy() if self._loop is not None else WatchStats()
+        stats = self.hub.stats.copy() if self.loop is not None else WatchStats()
         stats.emits = self.emits
         return stats
 
     def health(self) -> Health:
-        return self.hub.poller.health.health if self._loop is not None else Health()
+        return self.hub.poller.health.health if self.loop is not None else Health()
 
 
 class WatchIterator(Streamer[T]):
@@ -237,19 +219,25 @@ class WatchIterator(Streamer[T]):
 
     aiostream warns when a streamer is iterated outside ``async with``; for a watch, iterating
     is the context: the first ``anext()`` enters it (through aiostream's public
-    ``__aenter__``), the poll starts with the first item and stops when the iterator is closed,
-    cancelled while waiting, or garbage-collected (breaking out of ``async for``).
+    ``__aenter__``), the poll starts with the first item and stops when the iterator is closed
+    or garbage-collected (breaking out of ``async for``, or a task cancelled while it waited).
+    Like an async generator's, an iteration whose ``anext()`` was cancelled or raised is over:
+    the next ``anext()`` raises ``StopAsyncIteration``.
 
-    Note: ``anext()`` is a plain method returning one coroutine, which awaits the future the
-    poll completes with the item: no generator or wrapper frame per item (#13, fan-out).
+    Note: while the iteration waits for a round, ``anext()`` returns the future that the poll
+    completes with the item: no coroutine or generator of ours runs per item (#13, fan-out).
     """
+
+    # Slots for what the hot path reads (aiostream's own state lives in the instance dict).
+    __slots__ = ("_closed", "_consumer", "_entered", "_open")
 
     def __init__(self, consumer: _Consumer) -> None:
         super().__init__(consumer)
         self._consumer = consumer
         self._entered = False
         self._closed = False
-        self._open = False  # entered and not closed: the fast path of __anext__
+        #: entered, subscribed and not closed: the fast path of ``__anext__``
+        self._open = False
 
     async def __aenter__(self) -> WatchIterator[T]:
         if self._closed:
@@ -257,7 +245,6 @@ class WatchIterator(Streamer[T]):
         if not self._entered:
             self._entered = True
             await super().__aenter__()
-            self._open = True
         return self
 
     async def __aexit__(
@@ -273,16 +260,50 @@ class WatchIterator(Streamer[T]):
         return await super().__aexit__(typ, value, traceback)
 
     def __anext__(self) -> Awaitable[T]:
-        if self._open:
-            return self._consumer.next(self)
-        return self._first()
+        consumer = self._consumer
+        if self._open and consumer.waiter is None and not consumer.ended:
+            hub = consumer.hub
+            if hub.latest is consumer.seen and hub.error is None:
+                # Nothing new: wait for the future the poll completes with our next item.
+                waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                return waiter
+        return self._next()
 
-    async def _first(self) -> T:
+    async def _next(self) -> T:
+        """Every other case: the first item, a ready round, errors, the end."""
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} is closed and cannot be iterated")
-        await self.__aenter__()
-        item: T = await self._consumer.next(self)
-        return item
+        if not self._entered:
+            await self.__aenter__()
+        consumer = self._consumer
+        waiter = consumer.waiter
+        if waiter is not None:
+            if not waiter.done():
+                raise RuntimeError("anext(): this watch iterator is already waiting for an item")
+            consumer.waiter = None
+            if waiter.cancelled():  # the previous anext() was cancelled: the iteration is over
+                consumer.ended = True
+        item: Any
+        try:
+            if consumer.ended:
+                raise StopAsyncIteration
+            if consumer.loop is None:
+                consumer.subscribe()
+                self._open = not self._closed
+            item = consumer.ready()
+            if item is SKIP:
+                # Waiting happens here, outside any task group; the poll runs in the hub,
+                # which decides for us and completes the waiter with our item.
+                waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                item = await waiter
+        except GeneratorExit:  # closed unfinished (its task was collected): no awaiting here
+            consumer.abandon()
+            raise
+        except BaseException:
+            # An error, the end, or our task's cancellation: leave the poll before raising.
+            await consumer.aclose()
+            raise
+        return item  # type: ignore[no-any-return]
 
     async def athrow(self, exc: Exception) -> T:
         """Raise ``exc`` here, as at a generator's ``yield``: the iteration ends with it."""
@@ -290,12 +311,10 @@ class WatchIterator(Streamer[T]):
         raise exc
 
     def __del__(self) -> None:
-        # Dropped without being closed (``break`` out of ``async for``): leave the poll. The
-        # finaliser may run anywhere (inside the hub's loop over its consumers, on another
-        # thread): the leaving is scheduled on the loop, as asyncio finalises async generators.
-        consumer = self.__dict__.get("_consumer")
-        if consumer is not None:
-            consumer.abandon_soon()
+        # Dropped without being closed (``break`` out of ``async for``): leave the poll.
+        consumer = getattr(self, "_consumer", None)
+        if consumer is not None and not self._closed:
+            consumer.abandon()
 
     @property
     def stats(self) -> WatchStats:
