@@ -143,7 +143,7 @@ class _Floor:
         self.count, self.groups = count, groups
         self.keys = [f"floor/{g:03d}" for g in range(groups)]
         self.board = Board()
-        self.sources = [[_PlainSource() for _ in range(count)] for _ in range(groups)]
+        self.sources: list[list[_PlainSource]] = [[] for _ in range(groups)]
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> float:
@@ -151,11 +151,13 @@ class _Floor:
         its future), measured as the real subscribers' memory is."""
         tracemalloc.start()
         base = _traced()
-        for g, key in enumerate(self.keys):
-            self.tasks += [
-                asyncio.create_task(_bare_subscriber(source, key, self.board))
-                for source in self.sources[g]
-            ]
+        # Created in the real subscribers' order (one per key in turn, see ``_start``), so the
+        # group woken together lies as scattered in memory as a written key's subscribers.
+        for _ in range(self.count):
+            for g, key in enumerate(self.keys):
+                source = _PlainSource()
+                self.sources[g].append(source)
+                self.tasks.append(asyncio.create_task(_bare_subscriber(source, key, self.board)))
         await asyncio.sleep(0)  # every task now waits on its source's future
         grown = _traced() - base
         tracemalloc.stop()
