@@ -23,11 +23,13 @@ import aiohttp
 __all__ = [
     "AgentProcess",
     "Board",
+    "CpuPlan",
     "Writer",
     "fd_count",
     "machine",
     "median",
     "percentile",
+    "pin_cpus",
     "print_table",
     "rss_kib",
 ]
@@ -35,20 +37,71 @@ __all__ = [
 _SERVER = Path(__file__).with_name("_agent_server.py")
 
 
-class AgentProcess:
-    """A DevAgent running in a child process (see ``_agent_server.py``); ``async with``."""
+class CpuPlan:
+    """Which CPU the benchmark (client, load generator) and the server process run on.
 
-    def __init__(self, *, max_conns_per_client: int = 200) -> None:
+    Pinning is opt-in: :func:`pin_cpus` pins this process to ``client`` and names ``server``
+    for :class:`AgentProcess` (``AgentProcess(cpu=plan.server)``), so the two never share a
+    core and neither migrates. With fewer than two usable CPUs both are ``None`` (no pinning).
+    """
+
+    def __init__(self, client: int | None, server: int | None) -> None:
+        self.client = client
+        self.server = server
+
+    def __str__(self) -> str:
+        if self.client is None:
+            return "not pinned"
+        return f"client on CPU {self.client}, server on CPU {self.server}"
+
+
+def pin_cpus() -> CpuPlan:
+    """Pin this process to the first usable CPU and reserve the last one for the server."""
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return CpuPlan(None, None)
+    if len(usable) < 2:
+        return CpuPlan(None, None)
+    os.sched_setaffinity(0, {usable[0]})
+    return CpuPlan(usable[0], usable[-1])
+
+
+class AgentProcess:
+    """A DevAgent running in a child process (see ``_agent_server.py``); ``async with``.
+
+    ``cpu`` pins the child to that CPU (see :func:`pin_cpus`); ``commit_delay`` sets the
+    agent's (default: the agent's own); ``floor=True`` runs aiohttp's minimal KV PUT handler
+    instead of a dev agent, for the write-throughput floor (it answers :meth:`cpu_seconds`).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_conns_per_client: int = 200,
+        cpu: int | None = None,
+        commit_delay: float | None = None,
+        floor: bool = False,
+    ) -> None:
         self.max_conns_per_client = max_conns_per_client
+        self.cpu = cpu
+        self.commit_delay = commit_delay
+        self.floor = floor
         self.url = ""
         self.address = ""
         self._child: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> AgentProcess:
+        args = [str(_SERVER), str(self.max_conns_per_client)]
+        if self.cpu is not None:
+            args += ["--cpu", str(self.cpu)]
+        if self.commit_delay is not None:
+            args += ["--commit-delay", str(self.commit_delay)]
+        if self.floor:
+            args.append("--floor")
         self._child = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(_SERVER),
-            str(self.max_conns_per_client),
+            *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -85,6 +138,18 @@ class AgentProcess:
     async def wait_blocked(self, count: int) -> dict[str, int]:
         """Stats once ``count`` blocking queries are held (``"timeout"`` set after 30 s)."""
         return await self._ask(f"blocked {count}")
+
+    async def cpu_seconds(self) -> float:
+        """The child process's CPU time so far (user + system, ``process_time``)."""
+        return (await self._ask("cpu"))["cpu_us"] / 1e6
+
+    async def kv_set(self, value: str, keys: Sequence[str]) -> int:
+        """Write ``value`` to ``keys`` inside the agent (transactions of 64); the new index.
+
+        The write costs this process only one line on a pipe: for CPU-per-update measures.
+        ``value`` and the keys must not contain whitespace.
+        """
+        return (await self._ask(f"kvset {value} {' '.join(keys)}"))["index"]
 
     async def clear_requests(self) -> None:
         await self._ask("clear")

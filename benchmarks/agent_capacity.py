@@ -1,17 +1,23 @@
 """Capacity of the embedded dev agent: write throughput and blocking-query fan-out.
 
-Run: ``python -m benchmarks.agent_capacity`` (or ``python benchmarks/agent_capacity.py``).
+Run: ``python -m benchmarks.agent_capacity`` (or ``python benchmarks/agent_capacity.py``;
+``--quick`` for a smoke run of a few seconds, ``--part puts`` for the write rows only).
 
-(a) KV writes/s from one client, sequential PUTs, against aiohttp's own minimal handler on the
-    same machine, printed as a ratio (target >= 0.5).
+(a) KV PUTs against aiohttp's own minimal PUT handler (the floor: a ``web.Application`` route
+    that reads the body and answers ``true``), over 1 and over 8 connections (target >= 0.8
+    with 8). Both servers run in child processes pinned to one CPU, the load generator in this
+    process pinned to the other (``_common.pin_cpus``); the load generator writes the same
+    request bytes to both over raw asyncio streams (much cheaper than an HTTP client, so the
+    server is the bottleneck). Contenders alternate within each of ``--rounds`` rounds; the
+    table gives the median and min-max over rounds of requests/s, of the server process's CPU
+    time per PUT (insensitive to other load on the machine) and of the per-round ratios.
 (b) Time from one write to the wake-up of 1,000 concurrent blocking queries on that key.
 (c) 10,000 concurrent blocking queries held by an agent in a child process (the file
     descriptors of both ends would not fit one process), then all woken by one write.
-(d) KV PUTs/s over 8 concurrent connections, against the same minimal handler.
-(e) A one-operation ``/v1/txn`` on a store of 20,000 keys against the same on an empty store
+(d) A one-operation ``/v1/txn`` on a store of 20,000 keys against the same on an empty store
     (a transaction journals what it writes; it must not copy the store).
 Every agent here runs with ``commit_delay=0`` (capacity, not the pretend Raft latency); one
-extra row shows sequential PUTs at the default commit delay. Prints a table; nothing here
+extra row shows sequential PUTs at the default commit delay. Prints tables; nothing here
 asserts on timing.
 """
 
@@ -24,10 +30,14 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import AgentProcess, machine, median, pin_cpus, print_table
 from consul_streams.testing import DevAgent
 
 _CHILD = """
@@ -89,19 +99,114 @@ asyncio.run(main())
 
 
 async def _sequential_puts(url: str, count: int, connections: int = 1) -> float:
-    """Requests per second of ``count`` PUTs, sequential on each of ``connections``."""
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    """Requests per second of ``count`` PUTs, sequential on each of ``connections``.
 
-        async def one_connection(n: int) -> None:
+    A minimal HTTP/1.1 client on asyncio streams: the same request bytes for every server,
+    keep-alive, the answer's head read up to its blank line and its ``Content-Length`` body.
+    """
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    head = f"PUT /v1/kv/bench HTTP/1.1\r\nHost: {host}:{port}\r\n"
+
+    async def one_connection(n: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             for i in range(n):
-                async with session.put(f"{url}/v1/kv/bench", data=str(i).encode()) as resp:
-                    await resp.read()
+                body = str(i).encode()
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                if not answer.startswith(b"HTTP/1.1 200 "):
+                    raise RuntimeError(f"PUT answered {answer[:40]!r}")
+                length = 0
+                for line in answer.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                if (await reader.readexactly(length)).strip() != b"true":
+                    raise RuntimeError("PUT did not answer true")
+        finally:
+            writer.close()
+            await writer.wait_closed()
 
-        start = time.perf_counter()
-        share = count // connections
-        await asyncio.gather(*(one_connection(share) for _ in range(connections)))
-        return share * connections / (time.perf_counter() - start)
+    start = time.perf_counter()
+    share = count // connections
+    await asyncio.gather(*(one_connection(share) for _ in range(connections)))
+    return share * connections / (time.perf_counter() - start)
+
+
+class _Sample:
+    """Requests/s and the server's and load generator's CPU us per request of one run."""
+
+    def __init__(self, rate: float, cpu_us: float, client_us: float) -> None:
+        self.rate = rate
+        self.cpu_us = cpu_us
+        self.client_us = client_us
+
+
+async def _measure(server: AgentProcess, count: int, connections: int) -> _Sample:
+    before = await server.cpu_seconds()
+    client_before = time.process_time()
+    rate = await _sequential_puts(server.url, count, connections)
+    client = time.process_time() - client_before
+    spent = await server.cpu_seconds() - before
+    done = count // connections * connections
+    return _Sample(rate, spent / done * 1e6, client / done * 1e6)
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """``median (min-max)`` of ``values`` formatted with ``fmt``."""
+    return f"{format(median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+async def put_rows(writes: int, rounds: int) -> None:
+    """(a): the dev agent's PUTs against the floor, pinned, interleaved, over ``rounds``."""
+    plan = pin_cpus()
+    print(machine())
+    print(f"{plan}; {rounds} rounds x {writes:,} PUTs per contender and connection count")
+    contenders = ("aiohttp minimal handler", "dev agent")
+    samples: dict[tuple[str, int], list[_Sample]] = {
+        (name, conns): [] for name in contenders for conns in (1, 8)
+    }
+    async with (
+        AgentProcess(cpu=plan.server, floor=True) as floor,
+        AgentProcess(cpu=plan.server, commit_delay=0) as agent,
+    ):
+        servers = dict(zip(contenders, (floor, agent), strict=True))
+        for server in servers.values():  # warm up: imports, first connections, code paths
+            await _sequential_puts(server.url, max(64, writes // 10), 8)
+        for round_ in range(rounds):
+            order = contenders if round_ % 2 == 0 else contenders[::-1]
+            for conns in (1, 8):
+                for name in order:
+                    samples[name, conns].append(await _measure(servers[name], writes, conns))
+    rows: list[tuple[str, ...]] = []
+    for conns in (1, 8):
+        base = samples[contenders[0], conns]
+        for name in contenders:
+            runs = samples[name, conns]
+            rate_ratio = [s.rate / b.rate for s, b in zip(runs, base, strict=True)]
+            cpu_ratio = [s.cpu_us / b.cpu_us for s, b in zip(runs, base, strict=True)]
+            rows.append(
+                (
+                    f"{name}, {conns} conn{'s' if conns > 1 else ''}",
+                    _spread([s.rate for s in runs], ",.0f"),
+                    _spread(rate_ratio, ".2f"),
+                    _spread([s.cpu_us for s in runs], ".0f"),
+                    _spread(cpu_ratio, ".2f"),
+                    _spread([s.client_us for s in runs], ".0f"),
+                )
+            )
+    print_table(
+        (
+            "server",
+            "PUT/s",
+            "PUT/s vs floor",
+            "server CPU us/PUT",
+            "CPU vs floor",
+            "load gen. CPU us/PUT",
+        ),
+        rows,
+    )
+    print("(median (min-max) over rounds; ratios per round; target: PUT/s vs floor >= 0.8)")
 
 
 async def _txn_seconds(url: str, count: int) -> float:
@@ -133,24 +238,6 @@ async def _txn_cost(keys: int, count: int) -> tuple[float, float]:
                 await resp.read()
         full = await _txn_seconds(agent.url, count)
     return empty, full
-
-
-async def _baseline_rate(count: int, connections: int = 1) -> float:
-    async def handler(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=b"true", content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("PUT", "/v1/kv/{key:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        return await _sequential_puts(f"http://127.0.0.1:{port}", count, connections)
-    finally:
-        await runner.cleanup()
 
 
 async def _fan_out(url: str, watchers: int, held: Callable[[], Awaitable[None]]) -> float:
@@ -225,50 +312,45 @@ async def _child_process(watchers: int, script: str = _CHILD) -> tuple[float, fl
 
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--writes", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--part", choices=("all", "puts"), default="all")
+    parser.add_argument("--writes", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--held", type=int, default=10_000)
     parser.add_argument("--store", type=int, default=20_000, help="keys for the txn measure")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.writes, args.rounds = 400, 2
+        args.watchers, args.held, args.store = 100, 500, 2_000
 
-    baseline = agent_rate = baseline8 = agent_rate8 = 0.0
-    for _ in range(2):  # best of two rounds, alternating, so warm-up favours neither side
-        baseline = max(baseline, await _baseline_rate(args.writes))
-        baseline8 = max(baseline8, await _baseline_rate(args.writes, 8))
-        async with DevAgent(jitter=False, commit_delay=0) as agent:
-            agent_rate = max(agent_rate, await _sequential_puts(agent.url, args.writes))
-            agent_rate8 = max(agent_rate8, await _sequential_puts(agent.url, args.writes, 8))
+    await put_rows(args.writes, args.rounds)
+    if args.part == "puts":
+        return
     # The rows above measure capacity, so the agents run with commit_delay=0; this one shows
     # what the default commit delay (a dev agent's Raft commit, issue 9) costs one writer.
-    async with DevAgent(jitter=False) as agent:
-        delayed_rate = await _sequential_puts(agent.url, max(1, args.writes // 10))
+    async with AgentProcess() as agent:
+        delayed_rate = await _sequential_puts(agent.url, max(1, args.writes // 20))
     txn_empty, txn_full = await _txn_cost(args.store, 200)
     wake = await _in_process(args.watchers)
     wake_many, held_for = await _child_process(args.held)
     wake_floor, _ = await _child_process(args.held, _BASELINE_CHILD)
 
-    rows = [
-        ("aiohttp minimal PUT handler", f"{baseline:,.0f} req/s"),
-        ("dev agent KV PUT", f"{agent_rate:,.0f} req/s"),
-        ("ratio (target >= 0.5)", f"{agent_rate / baseline:.2f}"),
-        ("dev agent KV PUT, default 10 ms commit delay", f"{delayed_rate:,.0f} req/s"),
-        ("aiohttp minimal PUT handler, 8 connections", f"{baseline8:,.0f} req/s"),
-        ("dev agent KV PUT, 8 connections", f"{agent_rate8:,.0f} req/s"),
-        ("ratio, 8 connections (target >= 0.8)", f"{agent_rate8 / baseline8:.2f}"),
-        ("one-op txn, empty store", f"{txn_empty * 1000:.2f} ms"),
-        (f"one-op txn, {args.store:,}-key store", f"{txn_full * 1000:.2f} ms"),
-        ("ratio (target <= 1.5)", f"{txn_full / txn_empty:.2f}"),
-        (f"write -> {args.watchers:,} blocked GETs answered", f"{wake * 1000:,.1f} ms"),
-        (f"{args.held:,} blocked GETs parked (child agent)", f"after {held_for:.1f} s"),
-        (f"write -> {args.held:,} blocked GETs answered", f"{wake_many * 1000:,.1f} ms"),
-        ("the same, aiohttp minimal long-poll handler", f"{wake_floor * 1000:,.1f} ms"),
-        ("ratio (target <= 1.5)", f"{wake_many / wake_floor:.2f}"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure':<{width}}  result")
-    print(f"{'-' * width}  {'-' * 24}")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print()
+    print_table(
+        ("measure", "result"),
+        [
+            ("dev agent KV PUT, default 10 ms commit delay", f"{delayed_rate:,.0f} req/s"),
+            ("one-op txn, empty store", f"{txn_empty * 1000:.2f} ms"),
+            (f"one-op txn, {args.store:,}-key store", f"{txn_full * 1000:.2f} ms"),
+            ("ratio (target <= 1.5)", f"{txn_full / txn_empty:.2f}"),
+            (f"write -> {args.watchers:,} blocked GETs answered", f"{wake * 1000:,.1f} ms"),
+            (f"{args.held:,} blocked GETs parked (child agent)", f"after {held_for:.1f} s"),
+            (f"write -> {args.held:,} blocked GETs answered", f"{wake_many * 1000:,.1f} ms"),
+            ("the same, aiohttp minimal long-poll handler", f"{wake_floor * 1000:,.1f} ms"),
+            ("ratio (target <= 1.5)", f"{wake_many / wake_floor:.2f}"),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def parse_go_uint_or_500(text: str) -> int:
     raise ApiError(500, f"strconv.ParseUint: parsing {go_quote(text)}: invalid syntax")
 
 
-@dataclass
+@dataclass(slots=True)
 class QueryOptions:
     """The parsed common parameters of one request."""
 
@@ -152,6 +152,9 @@ def parse_query(call: Call, *, consistency: bool = True) -> QueryOptions:
     """
     query = call.request.query
     opts = QueryOptions(token=call.token)
+    if not query:  # nothing below can fail or set anything but the Cache-Control options
+        _parse_cache_control(call, opts)
+        return opts
     opts.datacenter = query.get("dc") or None
     opts.filter = query.get("filter") or None
     if consistency:

@@ -99,6 +99,11 @@ class Faults:
         """The rules still in force."""
         return list(self._rules)
 
+    @property
+    def armed(self) -> bool:
+        """Whether any rule is in force (the dispatcher skips both hooks when none is)."""
+        return bool(self._rules)
+
     def _add(self, rule: Fault) -> Fault:
         count = rule.remaining
         if count is not None and (

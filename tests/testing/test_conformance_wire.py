@@ -122,3 +122,47 @@ async def test_go_maps_are_written_with_sorted_keys(http: Http) -> None:
     instance = (await http.get("/v1/catalog/service/web")).json()[0]
     assert list(instance["ServiceMeta"]) == ["aa", "zz"]
     assert list(instance)[:3] == ["ID", "Node", "Address"]
+
+
+async def test_mux_answers_do_not_change_when_a_path_repeats(agent: DevAgent) -> None:
+    """The dispatcher remembers routed paths: redirects, 400s and 404s stay as they were."""
+    for _ in range(2):
+        status, headers, _ = await raw_request(agent, "GET", "/v1/kv?recurse")
+        assert (status, headers["location"]) == (301, "/v1/kv/?recurse")
+        assert (await raw_request(agent, "GET", "/v1/kv/a//b"))[0] == 301
+        assert (await raw_request(agent, "PUT", "/v1/kv/a%00b"))[:3:2] == (400, b"")
+        assert (await raw_request(agent, "GET", "/v1/nope"))[0] == 404
+        assert (await raw_request(agent, "DELETE", "/v1/status/leader"))[0] == 405
+    assert (await raw_request(agent, "GET", "/v1/kv/fresh"))[0] == 404
+    assert (await raw_request(agent, "PUT", "/v1/kv/fresh"))[0] == 200
+    assert (await raw_request(agent, "GET", "/v1/kv/fresh"))[0] == 200
+
+
+def test_router_serves_the_longest_prefix_and_exact_paths_first() -> None:
+    """Consul's mux: an exact pattern wins, then the longest subtree; the rest is the suffix."""
+    from consul_streams.testing.server.dispatch import Router
+
+    async def handler(call: object) -> aiohttp.web.StreamResponse:
+        raise AssertionError("not called")
+
+    router = Router()
+    router.add("/v1/a/", ("GET",), handler)
+    router.add("/v1/a/b/", ("GET",), handler)
+    router.add("/v1/a/b/exact", ("PUT",), handler)
+    found = {
+        path: (m[0].path, m[1]) if (m := router.match(path)) else None
+        for path in ("/v1/a/b/c/d", "/v1/a/bc", "/v1/a/", "/v1/a/b/exact", "/v1/a", "/v2/a/x")
+    }
+    assert found == {
+        "/v1/a/b/c/d": ("/v1/a/b/", "c/d"),
+        "/v1/a/bc": ("/v1/a/", "bc"),
+        "/v1/a/": ("/v1/a/", ""),
+        "/v1/a/b/exact": ("/v1/a/b/exact", ""),
+        "/v1/a": None,
+        "/v2/a/x": None,
+    }
+    assert router.is_prefix("/v1/a/b/")
+    assert not router.is_prefix("/v1/a/b")
+    assert router.is_exact("/v1/a/b/exact")
+    assert router.is_exact("/v1/a/")
+    assert not router.is_exact("/v1/a/b/c")

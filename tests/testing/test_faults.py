@@ -151,3 +151,21 @@ def test_bad_fault_arguments(call: Callable[[Faults], object], parameter: str) -
 def test_token_not_in_fault_repr() -> None:
     rule = Faults().reject_token("s3cr3t-token")
     assert "s3cr3t" not in repr(rule)
+
+
+async def test_armed_says_whether_any_rule_is_in_force(http: Http) -> None:
+    """The dispatcher skips the fault hooks unless ``armed``: it must follow every rule's life."""
+    faults = http.agent.faults
+    assert not faults.armed
+    rule = faults.fail_next(1, status=503, path="/v1/kv/")
+    assert faults.armed
+    assert (await http.get("/v1/kv/a")).status == 503  # consumed
+    assert not faults.armed
+    rule = faults.strip_index(path="/v1/kv/")
+    assert faults.armed
+    rule.cancel()
+    assert not faults.armed
+    with faults.scope():
+        faults.delay(0.01, path="/v1/status/")
+        assert faults.armed
+    assert not faults.armed

@@ -129,15 +129,18 @@ def _keys(kv: KVState, ws: WatchSet, prefix: str, separator: str) -> QueryResult
 
 async def _put(call: Call, kv: KVState) -> web.StreamResponse:
     key = call.required_suffix("Missing key name")
-    _conflicting(call, "cas", "acquire", "release")
     query = call.query
-    flags = parse_go_uint_or_500(query["flags"]) if "flags" in query else 0
-    cas = parse_go_uint_or_500(query["cas"]) if "cas" in query else None
+    flags = 0
+    cas = None
+    if query:
+        _conflicting(call, "cas", "acquire", "release")
+        flags = parse_go_uint_or_500(query["flags"]) if "flags" in query else 0
+        cas = parse_go_uint_or_500(query["cas"]) if "cas" in query else None
     limit = call.config.kv_max_value_size
     length = call.request.content_length
     if length is not None and length > limit:
         raise too_large(length, limit)
-    body = await call.body()
+    body = await call.request.read()
     if len(body) > limit:
         raise too_large(len(body), limit)
     idx = kv.pending_index()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -43,6 +43,8 @@ _NOT_V1 = (
     "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
 )
 _NOT_FOUND = "Invalid URL path: not a recognized HTTP API endpoint\n"
+#: How many routed paths the dispatcher remembers before it starts over.
+_ROUTED_CACHE_SIZE = 4096
 #: Consul wraps endpoints in a gzip handler that compresses bodies from this size on.
 GZIP_MIN_SIZE = 1400
 #: Routes whose writes go through Raft in Consul (exact paths, or prefixes ending in ``/``);
@@ -73,6 +75,14 @@ class Route:
     handler: Handler
     #: Whether ``acl_default_policy="deny"`` requires a valid token for this route.
     acl: bool = True
+    #: The ``Allow`` header of its 405 and OPTIONS answers (derived from ``methods``).
+    allow: str = field(init=False, repr=False, compare=False)
+    #: Whether its non-GET requests go through the pretend Raft commit (``RAFT_WRITES``).
+    raft: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow", ",".join(("OPTIONS", *self.methods)))
+        object.__setattr__(self, "raft", self.path in RAFT_WRITES)
 
 
 class LoggedRequest(NamedTuple):
@@ -88,7 +98,7 @@ class Router:
 
     def __init__(self) -> None:
         self._exact: dict[str, Route] = {}
-        self._prefixes: list[Route] = []
+        self._prefixes: dict[str, Route] = {}
 
     def add(
         self, path: str, methods: tuple[str, ...], handler: Handler, *, acl: bool = True
@@ -96,27 +106,32 @@ class Router:
         """Register ``handler`` for ``path`` answering ``methods`` (e.g. ``("GET", "PUT")``)."""
         route = Route(path, tuple(methods), handler, acl)
         if path.endswith("/"):
-            self._prefixes.append(route)
-            self._prefixes.sort(key=lambda r: len(r.path), reverse=True)
+            self._prefixes[path] = route
         else:
             self._exact[path] = route
 
     def is_exact(self, path: str) -> bool:
         """Whether a pattern equals ``path`` (Go's exactMatch: exact or the subtree's root)."""
-        return path in self._exact or self.is_prefix(path)
+        return path in self._exact or path in self._prefixes
 
     def is_prefix(self, path: str) -> bool:
         """Whether ``path`` is registered as a subtree (prefix) pattern."""
-        return any(route.path == path for route in self._prefixes)
+        return path in self._prefixes
 
     def match(self, path: str) -> tuple[Route, str] | None:
         """The route serving ``path`` and the part of the path after the route's prefix."""
         route = self._exact.get(path)
         if route is not None:
             return route, ""
-        for route in self._prefixes:
-            if path.startswith(route.path):
-                return route, path[len(route.path) :]
+        # Every prefix pattern ends in "/", so the longest one that ``path`` starts with ends
+        # at one of the path's slashes: try them from the last one back.
+        prefixes = self._prefixes
+        cut = path.rfind("/")
+        while cut >= 0:
+            route = prefixes.get(path[: cut + 1])
+            if route is not None:
+                return route, path[cut + 1 :]
+            cut = path.rfind("/", 0, cut)
         return None
 
 
@@ -150,6 +165,8 @@ def request_token(request: web.BaseRequest) -> str | None:
     if token:
         return token
     auth = request.headers.get("Authorization", "")
+    if not auth:
+        return None
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
@@ -167,6 +184,9 @@ class Dispatcher:
         self.config = config
         self.faults = faults
         self.requests: list[LoggedRequest] = []
+        self._agent_log: AgentLog | None = None
+        #: path -> (route, suffix) for paths that passed the mux's checks (see ``_dispatch``)
+        self._routed: dict[str, tuple[Route, str]] = {}
         #: Writes waiting for their pretend Raft commit right now.
         self.committing = 0
         self._committing_events: list[asyncio.Event] = []
@@ -199,28 +219,35 @@ class Dispatcher:
         return token == self.config.management_token or token in self.config.tokens
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        query = tuple((k, v) for k, v in request.query.items() if k != "token")
+        params = request.query
+        query = tuple((k, v) for k, v in params.items() if k != "token") if params else ()
         self.requests.append(LoggedRequest(request.method, request.path, query))
         token = request_token(request)
-        injected = await self.faults.before(request, token)
-        if injected is not None:
-            return injected
+        faults = self.faults
+        if faults.armed:
+            injected = await faults.before(request, token)
+            if injected is not None:
+                return injected
         started = asyncio.get_running_loop().time()
         response = await self._dispatch(request, token)
-        self._log(request, query, response, started)
-        return await self.faults.after(request, response)
+        log = self._agent_log
+        if log is None:
+            log = self._agent_log = self.store.get(AgentLog)
+        if log.monitors:
+            self._log(log, request, query, response, started)
+        if faults.armed:
+            return await faults.after(request, response)
+        return response
 
     def _log(
         self,
+        log: AgentLog,
         request: web.BaseRequest,
         query: tuple[tuple[str, str], ...],
         response: web.StreamResponse,
         started: float,
     ) -> None:
         """Log the request for ``/v1/agent/monitor`` (its ``token`` is never logged)."""
-        log = self.store.get(AgentLog)
-        if not log.monitors:
-            return
         url = request.path + ("?" + urlencode(query) if query else "")
         if "token" in request.query:
             # Consul's wrap replaces every token value in the logged URL.
@@ -240,56 +267,64 @@ class Dispatcher:
 
     async def _dispatch(self, request: web.BaseRequest, token: str | None) -> web.StreamResponse:
         path = request.path
-        if not path.isprintable():
-            # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
-            return web.Response(status=400)
-        redirect = self._mux_redirect(request)
-        if redirect is not None:
-            return redirect
-        if not path.startswith("/v1/"):
-            return error_response(ApiError(404, _NOT_V1))
-        found = self.router.match(path)
+        found = self._routed.get(path)
         if found is None:
-            return error_response(ApiError(404, _NOT_FOUND))
+            if not path.isprintable():
+                # go-cleanhttp PrintablePathCheckHandler wraps Consul's whole mux: bare 400.
+                return web.Response(status=400)
+            redirect = self._mux_redirect(request)
+            if redirect is not None:
+                return redirect
+            if not path.startswith("/v1/"):
+                return error_response(ApiError(404, _NOT_V1))
+            found = self.router.match(path)
+            if found is None:
+                return error_response(ApiError(404, _NOT_FOUND))
+            # Every check above depends on the path alone: remember where it goes.
+            if len(self._routed) >= _ROUTED_CACHE_SIZE:
+                self._routed.clear()
+            self._routed[path] = found
         route, suffix = found
-        allow = ",".join(("OPTIONS", *route.methods))
         policy = {"X-Consul-Default-Acl-Policy": self.config.acl_default_policy}
         if self.config.translate_wan_addrs:
             # agent/http.go wrap: setTranslateAddr before anything else.
             policy["X-Consul-Translate-Addresses"] = "true"
-        if request.method == "OPTIONS":
-            return empty_response(200, {"Allow": allow, **policy})
-        if request.method not in route.methods:
+        method = request.method
+        if method == "OPTIONS":
+            return empty_response(200, {"Allow": route.allow, **policy})
+        if method not in route.methods:
             return error_response(
-                ApiError(405, f"method {request.method} not allowed", {"Allow": allow, **policy})
+                ApiError(405, f"method {method} not allowed", {"Allow": route.allow, **policy})
             )
         call = Call(request, self.store, self.config, suffix, token)
         try:
             self._check_acl(route, token)
-            if (
-                self.config.commit_delay > 0
-                and request.method != "GET"
-                and route.path in RAFT_WRITES
-            ):
+            if self.config.commit_delay > 0 and method != "GET" and route.raft:
                 await self._commit_delay()
             response = await route.handler(call)
         except ApiError as exc:
             response = error_response(exc)
+        policy["Vary"] = "Accept-Encoding"
         response.headers.update(policy)
-        response.headers["Vary"] = "Accept-Encoding"
-        if (
-            isinstance(response, web.Response)
-            and "gzip" in request.headers.get("Accept-Encoding", "")
-            and response.body is not None
-            and len(bytes(response.body)) >= GZIP_MIN_SIZE  # type: ignore[arg-type]
-        ):
-            response.enable_compression(ContentCoding.gzip)
+        if isinstance(response, web.Response):
+            body = response.body
+            if (
+                body is not None
+                and len(body if isinstance(body, bytes) else bytes(body))  # type: ignore[arg-type]
+                >= GZIP_MIN_SIZE
+                and "gzip" in request.headers.get("Accept-Encoding", "")
+            ):
+                response.enable_compression(ContentCoding.gzip)
         return response
 
     def _mux_redirect(self, request: web.BaseRequest) -> web.Response | None:
         """Go's ServeMux: 301 to the cleaned path, or to ``path/`` for a subtree pattern."""
         path = request.path
-        cleaned = clean_path(path)
+        # Only an empty, "." or ".." segment changes a rooted path: most paths have none.
+        if path.startswith("/") and "//" not in path and "/." not in path:
+            cleaned = path
+        else:
+            cleaned = clean_path(path)
         if (
             not cleaned.endswith("/")
             and not self.router.is_exact(cleaned)

@@ -69,7 +69,7 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One request as seen by an endpoint handler."""
 
@@ -133,6 +133,9 @@ def dump_json(data: Any, *, pretty: bool = False) -> bytes:
     return text + b"\n"
 
 
+_SCALARS = {True: b"true\n", False: b"false\n"}
+
+
 def meta_headers(index: int) -> dict[str, str]:
     """Consul's query-meta headers (wire casing); the index is never 0."""
     return {
@@ -154,7 +157,12 @@ def json_response(
     hdrs = {"Content-Type": JSON_TYPE}
     if headers:
         hdrs.update(headers)
-    return web.Response(status=status, body=dump_json(data, pretty=call.pretty), headers=hdrs)
+    # Dev mode indents every answer alike (``?pretty`` changes nothing); a write's bare
+    # ``true``/``false`` answer needs no encoder.
+    body = _SCALARS.get(data) if type(data) is bool else None
+    if body is None:
+        body = dump_json(data)
+    return web.Response(status=status, body=body, headers=hdrs)
 
 
 def empty_response(status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

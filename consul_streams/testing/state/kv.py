@@ -23,7 +23,7 @@ __all__ = ["MAX_LOCK_DELAY", "KVEntry", "KVState"]
 MAX_LOCK_DELAY = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class KVEntry:
     """One stored key (Consul's DirEntry)."""
 
@@ -154,7 +154,8 @@ class KVState:
     # -- writes --------------------------------------------------------------------------------
 
     def _put(self, entry: KVEntry, idx: int) -> None:
-        self._remember(entry.key)
+        if self._journal is not None:
+            self._remember(entry.key)
         if entry.key not in self.entries:
             bisect.insort(self.sorted_keys, entry.key)
         self.entries[entry.key] = entry

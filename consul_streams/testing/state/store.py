@@ -148,6 +148,8 @@ class StateStore:
 
     def notify_key(self, table: str, key: str) -> None:
         """Wake watchers of ``(table, key)``, of every prefix of ``key`` and of the table."""
+        if not self._waiters:
+            return
         # A key has len(key)+1 prefixes; looking each up is cheaper than scanning watchers.
         prefix_table = f"{table}-prefix"
         topics: list[Hashable] = [(table, key), ("table", table)]
