@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from consul_streams._budget import Lease, LongPollBudget
 from consul_streams._clock import Clock
@@ -158,16 +158,23 @@ class PollConfig:
         return (self.wait, self.rate_limit, self.backoff, self.retry, self.clock, self.rng)
 
 
-class Round(NamedTuple):
+class Round:
     """One successful answer: ``seq`` counts rounds; ``changed``: differs from the previous one.
 
-    A named tuple: one is built per answer, on the path from the answer to its consumers.
+    ``item`` is the ``(value, meta)`` pair a watch emits, built once for every consumer.
     """
 
-    seq: int
-    value: Any
-    meta: Meta
-    changed: bool
+    __slots__ = ("changed", "item", "meta", "seq", "value")
+
+    def __init__(self, seq: int, value: Any, meta: Meta, changed: bool) -> None:
+        self.seq = seq
+        self.value = value
+        self.meta = meta
+        self.changed = changed
+        self.item = (value, meta)
+
+    def __repr__(self) -> str:
+        return f"<Round {self.seq} changed={self.changed}>"
 
 
 class Cover(Protocol):

@@ -116,16 +116,20 @@ class WatchEngine:
         if self._closed:
             raise ClientClosed("the Consul client is closed: it starts no new watch")
 
-    def subscribe(self, query: Query[Any], config: PollConfig, *, share: bool) -> Subscription:
-        """Attach to the hub polling ``query`` with ``config``, creating it if needed."""
+    def subscribe(
+        self, query: Query[Any], config: PollConfig, *, share: bool, subscription: Subscription
+    ) -> None:
+        """Attach ``subscription`` to the hub polling ``query`` with ``config``, creating it
+        if needed."""
         self._check_open()
         if not share:
-            return self._new_hub(query, config, None).attach()
+            self._new_hub(query, config, None).attach(subscription)
+            return
         key = (query.key, query.index, query.hash, config.sharing_key())
         hub = self._hubs.get(key)
         if hub is None:
             hub = self._hubs[key] = self._new_hub(query, config, key)
-        return hub.attach()
+        hub.attach(subscription)
 
     def _new_hub(self, query: Query[Any], config: PollConfig, key: Hashable) -> Hub:
         budget = self.budget_for(config.clock)

@@ -11,9 +11,10 @@ to emit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -26,7 +27,7 @@ from consul_streams._identity import Identity
 from consul_streams._parse import parse_bool, parse_wait
 from consul_streams._query import BlockingMode, Query
 from consul_streams._rules import DEFAULT_WAIT, MAX_WAIT
-from consul_streams._share import Subscription
+from consul_streams._share import SKIP, Subscription
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import ConsulError, InvalidArgument
 from consul_streams.typing import Duration, Meta
@@ -47,126 +48,169 @@ log = logging.getLogger("consul_streams.watch")
 #: Consul's suggested token bucket: a burst of 2, then (here) one round per second.
 DEFAULT_RATE_LIMIT = RateLimit()
 DEFAULT_BACKOFF = Backoff()
-_SKIP = object()
 
 
-class _Consumer:
-    """One iteration's emit policy: first result, changes only, heartbeats, new events."""
+class _Consumer(Subscription):
+    """One iteration: its emit policy (first result, changes only, heartbeats, new events), its
+    place in the hub and its lifecycle.
 
-    __slots__ = ("_last", "_last_seq", "_seen", "emits", "stream", "subscription")
+    It holds its :class:`WatchStream` only until it subscribes: a running iteration keeps
+    the hub's objects alive, not its own watch's Query and settings (#13: memory per shared
+    subscriber).
+    """
+
+    __slots__ = ("_ids", "_own", "_source", "_unlisten", "ended", "initial", "loop", "new")
 
     def __init__(self, stream: WatchStream[Any]) -> None:
-        self.stream = stream
-        self.subscription: Subscription | None = None
-        self.emits = 0
-        self._last: tuple[Any] | None = None
-        #: the seq of the round ``_last`` came from
-        self._last_seq = 0
-        self._seen: set[str] | None = None
+        events = stream.query.mode is BlockingMode.EVENT
+        super().__init__(follows=not events, heartbeat=stream.heartbeat)
+        self._source: WatchStream[Any] | None = stream
+        self.initial = stream.initial
+        #: events: emit only unseen events (None: not an event watch); "all": the buffer first
+        self.new: str | None = stream.events if events else None
+        self._ids: set[str] | None = None
+        #: the loop of the subscription (None: not subscribed yet)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._own: WatchEngine | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self.ended = False
 
-    def decide(self, round_: Round, baseline: Round | None) -> Any:
-        """The value to emit for ``round_``, or ``_SKIP``.
+    # --- the emit policy (called by the hub for a waiting consumer, else by ready()) ---------
 
-        ``baseline`` is the state when this consumer arrived: with ``initial=False`` (and for
-        new events) later rounds are compared with it, even if latest-wins delivery skipped it.
+    def offer(self, round_: Round) -> Any:
+        """The item to emit for ``round_``, or ``SKIP``.
+
+        With ``initial=False`` (and for new events) later rounds are compared with the state
+        when this consumer arrived (:attr:`baseline`), even if latest-wins delivery skipped it.
         """
-        opts = self.stream
-        if opts.query.mode is BlockingMode.EVENT:
-            return self._decide_events(round_, baseline)
-        if self._last is None:
-            if opts.initial:
-                self._last, self._last_seq = (round_.value,), round_.seq
-                return round_.value
-            base = baseline if baseline is not None else round_
-            self._last, self._last_seq = (base.value,), base.seq
+        if self.new is not None:
+            return self._offer_events(round_)
+        if self.seen is None and not self.initial:
+            base = self.baseline
+            self.seen = base = base if base is not None else round_
             if round_.seq <= base.seq:  # the skipped initial value itself
-                return _SKIP
-        if round_.seq == self._last_seq + 1:
-            # The poll compared this round with the previous one, which this consumer holds:
-            # one comparison per change for all the subscribers of a shared poll.
-            changed = round_.changed
-        else:  # latest-wins delivery skipped rounds: compare with what this consumer holds
-            changed = round_.value != self._last[0]
-        self._last, self._last_seq = (round_.value,), round_.seq
-        if changed:
-            return round_.value
-        return round_.value if opts.heartbeat else _SKIP
+                return SKIP
+        return super().offer(round_)
 
-    def _decide_events(self, round_: Round, baseline: Round | None) -> Any:
+    def _offer_events(self, round_: Round) -> Any:
         """New events as a list. The first emission (``initial``) is the whole buffer with
         ``events="all"``, else the events fired since this consumer arrived (often ``[]``)."""
-        opts = self.stream
+        self.seen = round_
         events = round_.value
-        first = self._seen is None
-        if self._seen is None:
-            if opts.events == "all" and opts.initial:
-                self._seen = {str(e["ID"]) for e in events}
-                return list(events)
-            base = baseline if baseline is not None else round_
-            self._seen = {str(e["ID"]) for e in base.value}
-            if round_.seq <= base.seq and not opts.initial:
-                return _SKIP
+        first = self._ids is None
+        if self._ids is None:
+            if self.new == "all" and self.initial:
+                self._ids = {str(e["ID"]) for e in events}
+                return (list(events), round_.meta)
+            base = self.baseline
+            if base is None:
+                base = round_
+            self._ids = {str(e["ID"]) for e in base.value}
+            if round_.seq <= base.seq and not self.initial:
+                return SKIP
         # IDs, not the pseudo-index: that index is not ordered, so "newer" means "unseen".
-        new = [e for e in events if str(e["ID"]) not in self._seen]
-        self._seen = {str(e["ID"]) for e in events}
-        if new or opts.heartbeat or (first and opts.initial):
-            return new
-        return _SKIP
+        new = [e for e in events if str(e["ID"]) not in self._ids]
+        self._ids = {str(e["ID"]) for e in events}
+        if new or self.heartbeat or (first and self.initial):
+            return (new, round_.meta)
+        return SKIP
 
-    async def run(self) -> AsyncIterator[tuple[Any, Meta]]:
-        stream = self.stream
-        engine, own = stream.query.engine, None
+    # --- the lifecycle ----------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        """Join the hub of this iteration's query (the first ``anext()`` does)."""
+        stream, self._source = self._source, None
+        if stream is None:  # closed before its first item
+            raise StopAsyncIteration
+        engine = stream.query.engine
         if not isinstance(engine, WatchEngine):
             # A Query built on a bare transport has no client engine: poll alone, in an
             # engine this iteration owns and closes.
-            engine = own = WatchEngine(name=f"watch engine of {stream.query!r}")
-        try:
-            sub = self.subscription = engine.subscribe(
-                stream.query, stream.config, share=stream.share
-            )
-        except BaseException:
-            if own is not None:
-                await own.aclose()
-            raise
-        seq = 0
-        unlisten = None
+            engine = self._own = WatchEngine(name=f"watch engine of {stream.query!r}")
+        loop = asyncio.get_running_loop()
+        engine.subscribe(stream.query, stream.config, share=stream.share, subscription=self)
+        self.loop = loop  # subscribed
         sink = stream.health_sink
         if sink is not None:
             # The poll's health, forwarded as it changes (a shared poll's is everyone's).
-            sink.set(sub.hub.poller.health.health)
-            unlisten = sub.hub.poller.health.add_listener(sink.set)
+            health = self.hub.poller.health
+            sink.set(health.health)
+            self._unlisten = health.add_listener(sink.set)
+
+    def interrupt(self, error: BaseException) -> None:
+        # An error handed over ends the iteration (as it ends a generator): the next anext()
+        # leaves the hub and raises StopAsyncIteration.
+        if self.waiter is not None and not self.waiter.done():
+            self.ended = True
+        super().interrupt(error)
+
+    def __aiter__(self) -> _Consumer:
+        return self
+
+    def __anext__(self) -> Awaitable[Any]:
+        raise TypeError("iterate the WatchIterator, not its consumer")
+
+    async def aclose(self) -> None:
+        """End this iteration: leave the hub (stopping the poll if it was the last consumer)
+        and wait until the poll has stopped."""
+        self._source = None
+        self.ended = True
         try:
-            while True:
-                # Waiting happens here, outside any task group; the poll runs in the hub. The
-                # wait is inlined (no coroutine per round): fan-out wakes every subscriber.
-                round_ = sub.ready(seq)
-                if round_ is None:
-                    await sub.waiter()
-                    continue
-                seq = round_.seq
-                item = self.decide(round_, sub.baseline)
-                if item is _SKIP:
-                    continue
-                self.emits += 1
-                yield item, round_.meta
+            if self.loop is not None and not self.closed:
+                if self._unlisten is not None:
+                    self._unlisten()
+                await Subscription.aclose(self)
         finally:
-            try:
-                if unlisten is not None:
-                    unlisten()
-                await sub.aclose()
-            finally:
-                if own is not None:
-                    await own.aclose()
+            own, self._own = self._own, None
+            if own is not None:
+                await own.aclose()
+
+    def _abandon(self) -> None:
+        """Leave without waiting: the poll is cancelled at once if nobody else listens.
+
+        Runs on the event loop, never inside the hub's walk over its consumers.
+        """
+        self._source = None
+        self.ended = True
+        if self.loop is not None and not self.closed:
+            if self._unlisten is not None:
+                self._unlisten()
+            # An owned engine's only task is this poll: stopping the poll ends the engine.
+            self.close_nowait()
+
+    def abandon(self) -> None:
+        """Leave soon, from anywhere (the iterator was dropped: a finaliser runs this).
+
+        On the loop's thread outside the hub's walk it leaves at once, so a cancelled consumer
+        task has cancelled the poll by the time it ends; elsewhere, as asyncio finalises async
+        generators, it schedules the leaving on the loop (a no-op once the loop is closed: its
+        tasks, the poll's included, are gone already).
+        """
+        loop = self.loop
+        if loop is None or self.closed:
+            self._source = None
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # another thread (the sync layer's callers), or no loop at all
+            running = None
+        try:
+            if running is not loop:
+                loop.call_soon_threadsafe(self._abandon)
+            elif self.hub.busy:
+                loop.call_soon(self._abandon)
+            else:
+                self._abandon()
+        except RuntimeError:
+            pass  # the loop is closed
 
     def stats(self) -> WatchStats:
-        sub = self.subscription
-        stats = sub.hub.stats.copy() if sub is not None else WatchStats()
+        stats = self.hub.stats.copy() if self.loop is not None else WatchStats()
         stats.emits = self.emits
         return stats
 
     def health(self) -> Health:
-        sub = self.subscription
-        return sub.hub.poller.health.health if sub is not None else Health()
+        return self.hub.poller.health.health if self.loop is not None else Health()
 
 
 class WatchIterator(Streamer[T]):
@@ -176,14 +220,24 @@ class WatchIterator(Streamer[T]):
     aiostream warns when a streamer is iterated outside ``async with``; for a watch, iterating
     is the context: the first ``anext()`` enters it (through aiostream's public
     ``__aenter__``), the poll starts with the first item and stops when the iterator is closed
-    or garbage-collected (breaking out of ``async for``).
+    or garbage-collected (breaking out of ``async for``, or a task cancelled while it waited).
+    Like an async generator's, an iteration whose ``anext()`` was cancelled or raised is over:
+    the next ``anext()`` raises ``StopAsyncIteration``.
+
+    Note: while the iteration waits for a round, ``anext()`` returns the future that the poll
+    completes with the item: no coroutine or generator of ours runs per item (#13, fan-out).
     """
 
-    def __init__(self, aiterator: AsyncIterator[T], consumer: _Consumer) -> None:
-        super().__init__(aiterator)
+    # Slots for what the hot path reads (aiostream's own state lives in the instance dict).
+    __slots__ = ("_closed", "_consumer", "_entered", "_open")
+
+    def __init__(self, consumer: _Consumer) -> None:
+        super().__init__(consumer)
         self._consumer = consumer
         self._entered = False
         self._closed = False
+        #: entered, subscribed and not closed: the fast path of ``__anext__``
+        self._open = False
 
     async def __aenter__(self) -> WatchIterator[T]:
         if self._closed:
@@ -200,12 +254,67 @@ class WatchIterator(Streamer[T]):
         traceback: TracebackType | None,
     ) -> bool:
         self._closed = True
+        self._open = False
+        # aiostream closes its iterator (our consumer: ``aclose()``) and never suppresses an
+        # exception that the iterator cannot take (ours has no ``athrow``).
         return await super().__aexit__(typ, value, traceback)
 
-    async def __anext__(self) -> T:
+    def __anext__(self) -> Awaitable[T]:
+        consumer = self._consumer
+        if self._open and consumer.waiter is None and not consumer.ended:
+            hub = consumer.hub
+            if hub.latest is consumer.seen and hub.error is None:
+                # Nothing new: wait for the future the poll completes with our next item.
+                waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                return waiter
+        return self._next()
+
+    async def _next(self) -> T:
+        """Every other case: the first item, a ready round, errors, the end."""
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed and cannot be iterated")
         if not self._entered:
             await self.__aenter__()
-        return await super().__anext__()
+        consumer = self._consumer
+        waiter = consumer.waiter
+        if waiter is not None:
+            if not waiter.done():
+                raise RuntimeError("anext(): this watch iterator is already waiting for an item")
+            consumer.waiter = None
+            if waiter.cancelled():  # the previous anext() was cancelled: the iteration is over
+                consumer.ended = True
+        item: Any
+        try:
+            if consumer.ended:
+                raise StopAsyncIteration
+            if consumer.loop is None:
+                consumer.subscribe()
+                self._open = not self._closed
+            item = consumer.ready()
+            if item is SKIP:
+                # Waiting happens here, outside any task group; the poll runs in the hub,
+                # which decides for us and completes the waiter with our item.
+                waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                item = await waiter
+        except GeneratorExit:  # closed unfinished (its task was collected): no awaiting here
+            consumer.abandon()
+            raise
+        except BaseException:
+            # An error, the end, or our task's cancellation: leave the poll before raising.
+            await consumer.aclose()
+            raise
+        return item  # type: ignore[no-any-return]
+
+    async def athrow(self, exc: Exception) -> T:
+        """Raise ``exc`` here, as at a generator's ``yield``: the iteration ends with it."""
+        await self.aclose()
+        raise exc
+
+    def __del__(self) -> None:
+        # Dropped without being closed (``break`` out of ``async for``): leave the poll.
+        consumer = getattr(self, "_consumer", None)
+        if consumer is not None and not self._closed:
+            consumer.abandon()
 
     @property
     def stats(self) -> WatchStats:
@@ -242,6 +351,9 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         events: Literal["new", "all"],
         health: HealthMonitor | None = None,
     ) -> None:
+        # aiostream's Stream.__init__ is not called: all it does is build (eagerly, through
+        # the factory) the iterator its own __aiter__ hands out first, and we override
+        # __aiter__ and stream(). Each iteration builds its consumer when it starts (#13).
         self.query = query
         #: where each iteration publishes its poll's health (``watch(health=...)``)
         self.health_sink = health
@@ -252,16 +364,10 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         self.events = events
         self._consumer: _Consumer | None = None
         self._entered: WatchIterator[tuple[T, Meta]] | None = None
-        super().__init__(self._factory)
-
-    def _factory(self) -> AsyncIterator[tuple[T, Meta]]:
-        return _Consumer(self).run()
 
     def _streamer(self) -> WatchIterator[tuple[T, Meta]]:
-        # Not next(self._generator): aiostream keeps the first iterator referenced from the
-        # stream until the next iteration, which would delay closing a watch left by `break`.
         consumer = self._consumer = _Consumer(self)
-        return WatchIterator(consumer.run(), consumer)
+        return WatchIterator(consumer)
 
     def __aiter__(self) -> WatchIterator[tuple[T, Meta]]:
         return self._streamer()
@@ -281,7 +387,7 @@ class WatchStream(Stream[tuple[T, Meta]], Generic[T]):
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # Returns None (never suppresses): a watch's generator does not swallow errors.
+        # Returns None (never suppresses): a watch's iteration does not swallow errors.
         entered, self._entered = self._entered, None
         if entered is not None:
             await entered.__aexit__(typ, value, traceback)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from typing import Any
 
 import pytest
@@ -415,3 +417,87 @@ async def test_a_query_without_an_engine_polls_alone_and_leaves_no_task() -> Non
         assert len(first_reads) == 2  # two polls, not one shared
     assert asyncio.all_tasks() - before <= {asyncio.current_task()}
     assert t.inflight == 0
+
+
+# --- fan-out delivery (#13) ----------------------------------------------------------------
+
+
+async def test_a_waiting_consumer_gets_the_shared_item_from_the_poll() -> None:
+    """The poll hands each waiting consumer its item: one (value, meta) pair for all of them."""
+    t = FakeTransport()
+    clock = VirtualClock()
+    t.push(Reply("a", index=1))
+    async with fast(kv_query(t), clock=clock) as s1, fast(kv_query(t), clock=clock) as s2:
+        await nxt(s1)
+        await nxt(s2)
+        pending = [asyncio.ensure_future(nxt(s)) for s in (s1, s2)]
+        await within(t.wait_requests(2))
+        t.push(Reply("b", index=2))
+        first, second = await within(asyncio.gather(*pending))
+        assert first[0] == "b"
+        assert first is second
+        assert (s1.stats.emits, s2.stats.emits) == (2, 2)
+
+
+async def test_a_cancelled_anext_ends_the_iteration_and_leaves_the_poll() -> None:
+    """As with an async generator: the next anext() after a cancelled one ends the iteration."""
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    it = fast(kv_query(t)).__aiter__()
+    assert (await nxt(it))[0] == "a"
+    waiting = asyncio.ensure_future(it.__anext__())
+    await within(t.wait_requests(2))
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    with pytest.raises(StopAsyncIteration):
+        await nxt(it)
+    assert t.cancellations == 1
+    assert t.inflight == 0
+    await it.aclose()
+
+
+async def test_a_second_concurrent_anext_is_refused() -> None:
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    async with fast(kv_query(t)) as it:
+        await nxt(it)
+        waiting = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already waiting"):
+            await it.__anext__()
+        t.push(Reply("b", index=2))
+        assert (await within(waiting))[0] == "b"  # the first one still gets its item
+
+
+async def test_a_fatal_error_reaches_a_waiting_consumer_then_the_iteration_ends() -> None:
+    t = FakeTransport()
+    t.push(Reply("a", index=1))
+    it = fast(kv_query(t)).__aiter__()
+    await nxt(it)
+    waiting = asyncio.ensure_future(it.__anext__())
+    await within(t.wait_requests(2))
+    t.push(Reply(error=PermissionDenied(403, "Permission denied")))
+    with pytest.raises(PermissionDenied):
+        await within(waiting)
+    with pytest.raises(StopAsyncIteration):
+        await nxt(it)
+
+
+async def test_an_iteration_keeps_no_watch_stream_or_query_alive() -> None:
+    """Memory per shared subscriber (#13): once subscribed, an iteration holds the hub's
+    objects, not its own WatchStream, Query and settings."""
+    t = FakeTransport()
+    clock = VirtualClock()
+    t.push(Reply("a", index=1))
+    async with fast(kv_query(t), clock=clock) as first:
+        await nxt(first)
+        stream = fast(kv_query(t), clock=clock)
+        ref = weakref.ref(stream)
+        it = stream.__aiter__()
+        del stream
+        assert (await nxt(it))[0] == "a"  # the second subscriber of the same poll
+        gc.collect()
+        assert ref() is None
+        assert it.stats.requests == first.stats.requests == 2  # the hub's counters
+        await it.aclose()
