@@ -9,8 +9,12 @@ watches share one long-poll. Measured:
   the agent holds once everyone has its first value (target: one per query, 100);
 * memory per subscriber (``tracemalloc``): traced growth of the whole process divided by the
   number of subscribers, and the marginal cost of a subscriber joining an existing poll;
-* delivery delay (write acknowledged -> value in a subscriber's hands) of every subscriber of
-  a written key, against one subscriber on one query (its own key, same client) measured in
+* delivery delay (a change's origin -> value in a subscriber's hands) of every subscriber of
+  a written key, from two origins alternated write by write (``--origin`` picks one): the
+  agent's commit of the write (the agent writes the key itself and stamps the commit, clocks
+  compared across processes), and the acknowledgement of a raw aiohttp writer on the
+  subscribers' own event loop (whose answer the agent may send before or after the watchers',
+  see ``latency.py``), against one subscriber on one query (its own key, same client) measured in
   alternation in the same run: median ratio, target <= 2 (#13), p99 ratio, target <= 3. The
   rate limiter is off on both sides so that the ratio isolates the cost of fan-out;
 * the floor of one task per subscriber: as many resident bare tasks as subscribers, each
@@ -22,7 +26,8 @@ watches share one long-poll. Measured:
 * memory per unshared watch (``share=False``, each with its own poll parked at the agent):
   ``--unshared`` of them on a second client, traced growth / count (target <= 10 KB, #13).
 
-The agent runs in a child process, so its CPU does not share the client's event loop.
+The agent runs in a child process pinned to another CPU than this one (``--no-pin`` not to),
+so its CPU does not share the client's event loop.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import gc
 import sys
 import time
 import tracemalloc
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
@@ -41,10 +48,12 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks._common import (
     AgentProcess,
     Board,
+    CpuPlan,
     Writer,
     machine,
     median,
     percentile,
+    pin_cpus,
     print_table,
 )
 from consul_streams import Consul
@@ -52,6 +61,7 @@ from consul_streams._budget import slots_for
 from consul_streams.watch import watch
 
 SOLO = "solo/key"
+ORIGINS = ("commit", "ack")
 
 
 async def subscriber(client: Consul, key: str, board: Board, share: bool = True) -> None:
@@ -76,12 +86,19 @@ async def _start(
     return tasks
 
 
-async def _deliveries(
-    writer: Writer, board: Board, key: str, value: bytes, count: int
-) -> list[float]:
+Put = Callable[[str, bytes], Awaitable[float]]
+
+#: where a change's delay starts (see the module docstring)
+ORIGIN_TEXT = {
+    "commit": "from the agent's commit of the write (stamped in the agent)",
+    "ack": "from the writer's acknowledgement (a raw aiohttp writer on this loop)",
+}
+
+
+async def _deliveries(put: Put, board: Board, key: str, value: bytes, count: int) -> list[float]:
     """Delays from the write of ``value`` at ``key`` to each of its ``count`` subscribers."""
     arrived = board.expect(key, value, count)
-    acked = await writer.put(key, value)
+    acked = await put(key, value)
     times = await asyncio.wait_for(arrived, 60)
     return [t - acked for t in times]
 
@@ -96,7 +113,10 @@ async def _unshared(agent: AgentProcess, keys: list[str], count: int) -> float:
         before = await agent.stats()
         tracemalloc.start()
         base = _traced()
-        waits = [board.expect(key, b"0", count // len(keys)) for key in keys]
+        # Watch i is on keys[i % len(keys)]: how many watch each key (none for some keys
+        # when there are fewer watches than keys).
+        per_key = Counter(keys[i % len(keys)] for i in range(count))
+        waits = [board.expect(key, b"0", n) for key, n in per_key.items()]
         tasks = [
             asyncio.create_task(subscriber(client, keys[i % len(keys)], board, share=False))
             for i in range(count)
@@ -205,8 +225,9 @@ async def run(args: argparse.Namespace) -> None:
     per_key = args.subscribers // args.queries
     keys = [f"fan/{q:03d}" for q in range(args.queries)]
     board = Board()
+    plan = pin_cpus() if args.pin else CpuPlan(None, None)
     async with (
-        AgentProcess(max_conns_per_client=args.unshared + 400) as agent,
+        AgentProcess(max_conns_per_client=args.unshared + 400, cpu=plan.server) as agent,
         Writer(agent.url) as writer,
     ):
         await writer.put_many([(key, b"0") for key in keys] + [(SOLO, b"0")])
@@ -230,16 +251,24 @@ async def run(args: argparse.Namespace) -> None:
             held = await agent.wait_blocked(args.queries + 1)
             polls = await agent.stats("/v1/kv/fan/")
 
-            solo: list[list[float]] = []
-            fanned: list[list[float]] = []
+            async def committed(key: str, value: bytes) -> float:
+                return await agent.kv_stamp(key, value.decode())
+
+            puts: dict[str, Put] = {"commit": committed, "ack": writer.put}
+            origins = ORIGINS if args.origin == "both" else (args.origin,)
+            solo: dict[str, list[list[float]]] = {origin: [] for origin in origins}
+            fanned: dict[str, list[list[float]]] = {origin: [] for origin in origins}
             for round_ in range(args.rounds):
-                solo.append([])
-                fanned.append([])
+                for origin in origins:
+                    solo[origin].append([])
+                    fanned[origin].append([])
                 for i in range(args.writes):
-                    value = f"{round_}-{i}".encode()
-                    solo[-1] += await _deliveries(writer, board, SOLO, value, 1)
-                    key = keys[(round_ * args.writes + i) % len(keys)]
-                    fanned[-1] += await _deliveries(writer, board, key, value, per_key)
+                    for origin in origins:
+                        value = f"{origin}-{round_}-{i}".encode()
+                        put = puts[origin]
+                        solo[origin][-1] += await _deliveries(put, board, SOLO, value, 1)
+                        key = keys[(round_ * args.writes + i) % len(keys)]
+                        fanned[origin][-1] += await _deliveries(put, board, key, value, per_key)
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
@@ -276,7 +305,22 @@ async def run(args: argparse.Namespace) -> None:
             ),
         ],
     )
-    print()
+    for origin in origins:
+        print()
+        _delivery_table(ORIGIN_TEXT[origin], solo[origin], fanned[origin], floor, per_key, args)
+    print(f"(client and agent pinned: {plan})")
+
+
+def _delivery_table(
+    origin: str,
+    solo: list[list[float]],
+    fanned: list[list[float]],
+    floor: list[list[float]],
+    per_key: int,
+    args: argparse.Namespace,
+) -> None:
+    subscribers = per_key * args.queries
+    print(f"delivery delay {origin}")
     floor_med = [(median(fl) + median(so)) / median(so) for so, fl in zip(solo, floor, strict=True)]
     pooled_floor = [d for r in floor for d in r]
     pooled_solo = [d for r in solo for d in r]
@@ -349,6 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writes", type=int, default=40, help="writes per side per round")
     parser.add_argument("--unshared", type=int, default=200, help="unshared watches (memory)")
     parser.add_argument("--quick", action="store_true", help="2,000 subscribers, 20 queries")
+    parser.add_argument(
+        "--origin",
+        choices=("both", *ORIGINS),
+        default="both",
+        help="where a delivery delay starts: the agent's commit, the writer's acknowledgement,"
+        " or both, alternated write by write (default)",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin this process and the agent's to different CPUs (default: on)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.queries, args.rounds, args.writes = 2_000, 20, 3, 10
