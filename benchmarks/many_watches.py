@@ -133,6 +133,48 @@ async def _raw_aiohttp(address: str, keys: Sequence[str], board: Board) -> list[
     return [asyncio.create_task(one(key)) for key in keys]
 
 
+async def _raw_aiohttp_hop(
+    address: str, keys: Sequence[str], board: Board
+) -> list[asyncio.Task[None]]:
+    """The raw loop handing each value to a consumer task, as ``watch()`` does: the floor of a
+    design with a poll task and a consumer task (``latency.py`` has the same diagnostic)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
+    connector = aiohttp.TCPConnector(limit=len(keys) + 8)
+    http = aiohttp.ClientSession(timeout=timeout, connector=connector)
+    _CLEANUP.append(http.close)
+    loop = asyncio.get_running_loop()
+
+    async def one(key: str) -> None:
+        waiter: list[asyncio.Future[bytes | None]] = [loop.create_future()]
+
+        async def consume() -> None:
+            while True:
+                value = await waiter[0]
+                waiter[0] = loop.create_future()
+                board.arrive(key, value, time.perf_counter())
+
+        consumer = asyncio.create_task(consume())
+        url = f"http://{address}/v1/kv/{key}"
+        index = 0
+        try:
+            while True:
+                params = {"index": str(index), "wait": "5m"} if index else {}
+                async with http.get(url, params=params) as resp:
+                    body = await resp.read()
+                    new = int(resp.headers.get("X-Consul-Index", "0"))
+                value = None
+                if resp.status == 200:
+                    value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+                if not waiter[0].done():
+                    waiter[0].set_result(value)
+                await asyncio.sleep(0)  # the consumer takes it before the next request goes out
+                index = max(new, 1) if new >= index else 0
+        finally:
+            consumer.cancel()
+
+    return [asyncio.create_task(one(key)) for key in keys]
+
+
 async def _py_consul(address: str, keys: Sequence[str], board: Board) -> list[asyncio.Task[None]]:
     host, port = address.rsplit(":", 1)
     client = consul.aio.Consul(
@@ -155,6 +197,7 @@ CLIENTS: dict[str, tuple[str, Starter]] = {
     "py-consul": ("pyc/", _py_consul),
     # Diagnosis, not in the default run: one Query's blocking reads in a loop, no watch engine.
     "consul_streams bare reads": ("csb/", _consul_streams_bare),
+    "raw aiohttp, consumer task": ("rh/", _raw_aiohttp_hop),
 }
 DEFAULT_CLIENTS = ["consul_streams", "raw aiohttp", "py-consul"]
 FLOOR = "raw aiohttp"
