@@ -14,7 +14,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +24,7 @@ __all__ = [
     "AgentProcess",
     "Board",
     "CpuPlan",
+    "Handoff",
     "Writer",
     "fd_count",
     "machine",
@@ -31,6 +32,7 @@ __all__ = [
     "percentile",
     "pin_cpus",
     "print_table",
+    "raw_kv_watch",
     "rss_kib",
 ]
 
@@ -258,6 +260,63 @@ class Board:
         future = self._futures[key]
         if len(times) == expected[1] and not future.done():
             future.set_result(times)
+
+
+async def raw_kv_watch(
+    http: aiohttp.ClientSession, url: str, deliver: Callable[[bytes | None], bool | None]
+) -> None:
+    """The floor for a Python client: a hand-written long-poll loop over one KV key.
+
+    Index threading (reset when the index goes backwards), ``json.loads`` and base64 only; each
+    value goes to ``deliver`` as it is decoded. When ``deliver`` returns true (it woke a
+    consumer task, see :class:`Handoff`), the loop yields once so that the consumer takes the
+    value before the next request is sent, as ``watch()``'s poll does.
+    """
+    index = 0
+    while True:
+        params = {"index": str(index), "wait": "5m"} if index else {}
+        async with http.get(url, params=params) as resp:
+            body = await resp.read()
+            new = int(resp.headers.get("X-Consul-Index", "0"))
+        value = None
+        if resp.status == 200:
+            value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+        if deliver(value):
+            await asyncio.sleep(0)
+        index = max(new, 1) if new >= index else 0
+
+
+class Handoff:
+    """Hands each value to a consumer task through a future, which calls ``deliver``.
+
+    With :func:`raw_kv_watch`, the shape of ``watch()`` (a poll task and a consumer task) with
+    nothing else: the floor of that design. Call :meth:`aclose` to stop the consumer.
+    """
+
+    def __init__(self, deliver: Callable[[bytes | None], object]) -> None:
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self._latest: bytes | None = None
+        self._ready: asyncio.Future[None] = self._loop.create_future()
+        self._task = asyncio.create_task(self._consume())
+
+    async def _consume(self) -> None:
+        while True:
+            await self._ready
+            self._ready = self._loop.create_future()
+            self._deliver(self._latest)
+
+    def __call__(self, value: bytes | None) -> bool:
+        """Make ``value`` the latest; whether the consumer was woken."""
+        self._latest = value
+        if self._ready.done():
+            return False
+        self._ready.set_result(None)
+        return True
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.wait({self._task})
 
 
 def median(values: Sequence[float]) -> float:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import sys
 import time
@@ -54,12 +53,14 @@ import consul.aio
 
 from benchmarks._common import (
     AgentProcess,
+    Handoff,
     Writer,
     machine,
     median,
     percentile,
     pin_cpus,
     print_table,
+    raw_kv_watch,
 )
 from consul_streams import Consul
 from consul_streams.watch import RateLimit, watch
@@ -100,19 +101,12 @@ def _consul_streams(rate_limit: RateLimit | None) -> Watcher:
 
 async def _raw_aiohttp(address: str, key: str, sink: Sink) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
-    url = f"http://{address}/v1/kv/{key}"
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        index = 0
-        while True:
-            params = {"index": str(index), "wait": "5m"} if index else {}
-            async with http.get(url, params=params) as resp:
-                body = await resp.read()
-                new = int(resp.headers.get("X-Consul-Index", "0"))
-            value = None
-            if resp.status == 200:
-                value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+
+        def deliver(value: bytes | None) -> None:
             sink.deliver(value, time.perf_counter())
-            index = max(new, 1) if new >= index else 0
+
+        await raw_kv_watch(http, f"http://{address}/v1/kv/{key}", deliver)
 
 
 async def _py_consul(address: str, key: str, sink: Sink) -> None:
@@ -134,39 +128,17 @@ async def _raw_aiohttp_hop(address: str, key: str, sink: Sink) -> None:
     that design. Like ``Poller.run``, the loop yields once after waking the consumer, so the
     consumer runs before the next request is sent.
     """
-    loop = asyncio.get_running_loop()
-    latest: list[bytes | None] = []
-    ready: asyncio.Future[None] = loop.create_future()
 
-    async def consume() -> None:
-        nonlocal ready
-        while True:
-            await ready
-            ready = loop.create_future()
-            sink.deliver(latest[-1], time.perf_counter())
+    def deliver(value: bytes | None) -> None:
+        sink.deliver(value, time.perf_counter())
 
-    consumer = asyncio.create_task(consume())
+    handoff = Handoff(deliver)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
-    url = f"http://{address}/v1/kv/{key}"
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            index = 0
-            while True:
-                params = {"index": str(index), "wait": "5m"} if index else {}
-                async with http.get(url, params=params) as resp:
-                    body = await resp.read()
-                    new = int(resp.headers.get("X-Consul-Index", "0"))
-                value = None
-                if resp.status == 200:
-                    value = base64.b64decode(json.loads(body)[0]["Value"] or "")
-                latest[:] = [value]
-                if not ready.done():
-                    ready.set_result(None)
-                    await asyncio.sleep(0)
-                index = max(new, 1) if new >= index else 0
+            await raw_kv_watch(http, f"http://{address}/v1/kv/{key}", handoff)
     finally:
-        consumer.cancel()
-        await asyncio.wait({consumer})
+        await handoff.aclose()
 
 
 def _poll_first() -> Watcher:

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import cProfile
 import gc
-import json
 import os
 import random
 import sys
@@ -50,7 +48,16 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 import consul.aio
 
-from benchmarks._common import AgentProcess, Board, machine, median, pin_cpus, print_table
+from benchmarks._common import (
+    AgentProcess,
+    Board,
+    Handoff,
+    machine,
+    median,
+    pin_cpus,
+    print_table,
+    raw_kv_watch,
+)
 from consul_streams import Consul
 from consul_streams.watch import watch
 
@@ -110,25 +117,22 @@ async def _consul_streams_bare(
     return [asyncio.create_task(one(key)) for key in keys]
 
 
-async def _raw_aiohttp(address: str, keys: Sequence[str], board: Board) -> list[asyncio.Task[None]]:
+def _raw_session(keys: Sequence[str]) -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
     connector = aiohttp.TCPConnector(limit=len(keys) + 8)
     http = aiohttp.ClientSession(timeout=timeout, connector=connector)
     _CLEANUP.append(http.close)
+    return http
+
+
+async def _raw_aiohttp(address: str, keys: Sequence[str], board: Board) -> list[asyncio.Task[None]]:
+    http = _raw_session(keys)
 
     async def one(key: str) -> None:
-        url = f"http://{address}/v1/kv/{key}"
-        index = 0
-        while True:
-            params = {"index": str(index), "wait": "5m"} if index else {}
-            async with http.get(url, params=params) as resp:
-                body = await resp.read()
-                new = int(resp.headers.get("X-Consul-Index", "0"))
-            value = None
-            if resp.status == 200:
-                value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+        def deliver(value: bytes | None) -> None:
             board.arrive(key, value, time.perf_counter())
-            index = max(new, 1) if new >= index else 0
+
+        await raw_kv_watch(http, f"http://{address}/v1/kv/{key}", deliver)
 
     return [asyncio.create_task(one(key)) for key in keys]
 
@@ -138,39 +142,17 @@ async def _raw_aiohttp_hop(
 ) -> list[asyncio.Task[None]]:
     """The raw loop handing each value to a consumer task, as ``watch()`` does: the floor of a
     design with a poll task and a consumer task (``latency.py`` has the same diagnostic)."""
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=400)
-    connector = aiohttp.TCPConnector(limit=len(keys) + 8)
-    http = aiohttp.ClientSession(timeout=timeout, connector=connector)
-    _CLEANUP.append(http.close)
-    loop = asyncio.get_running_loop()
+    http = _raw_session(keys)
 
     async def one(key: str) -> None:
-        waiter: list[asyncio.Future[bytes | None]] = [loop.create_future()]
+        def deliver(value: bytes | None) -> None:
+            board.arrive(key, value, time.perf_counter())
 
-        async def consume() -> None:
-            while True:
-                value = await waiter[0]
-                waiter[0] = loop.create_future()
-                board.arrive(key, value, time.perf_counter())
-
-        consumer = asyncio.create_task(consume())
-        url = f"http://{address}/v1/kv/{key}"
-        index = 0
+        handoff = Handoff(deliver)
         try:
-            while True:
-                params = {"index": str(index), "wait": "5m"} if index else {}
-                async with http.get(url, params=params) as resp:
-                    body = await resp.read()
-                    new = int(resp.headers.get("X-Consul-Index", "0"))
-                value = None
-                if resp.status == 200:
-                    value = base64.b64decode(json.loads(body)[0]["Value"] or "")
-                if not waiter[0].done():
-                    waiter[0].set_result(value)
-                await asyncio.sleep(0)  # the consumer takes it before the next request goes out
-                index = max(new, 1) if new >= index else 0
+            await raw_kv_watch(http, f"http://{address}/v1/kv/{key}", handoff)
         finally:
-            consumer.cancel()
+            await handoff.aclose()
 
     return [asyncio.create_task(one(key)) for key in keys]
 

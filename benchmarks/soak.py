@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import ctypes
 import ctypes.util
 import gc
-import json
 import logging
 import random
 import statistics
@@ -51,6 +49,7 @@ from benchmarks._common import (
     fd_count,
     machine,
     percentile,
+    raw_kv_watch,
     rss_kib,
 )
 from consul_streams import Consul
@@ -110,18 +109,11 @@ class Watches:
 
     async def _run_raw(self, http: aiohttp.ClientSession, key: str) -> None:
         """The control: a hand-written long-poll loop on a plain aiohttp session."""
-        url = f"{self.url}/v1/kv/{key}"
-        index = 0
-        while True:
-            params = {"index": str(index), "wait": "5m"} if index else {}
-            async with http.get(url, params=params) as resp:
-                body = await resp.read()
-                new = int(resp.headers.get("X-Consul-Index", "0"))
-            value = None
-            if resp.status == 200:
-                value = base64.b64decode(json.loads(body)[0]["Value"] or "")
+
+        def saw(value: bytes | None) -> None:
             self._saw(key, value)
-            index = max(new, 1) if new >= index else 0
+
+        await raw_kv_watch(http, f"{self.url}/v1/kv/{key}", saw)
 
     async def restart(self, keys: list[str]) -> None:
         if not keys:
