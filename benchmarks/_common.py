@@ -5,6 +5,7 @@ Nothing here asserts on timing; the scripts print what they measure.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
@@ -21,11 +22,13 @@ from types import TracebackType
 import aiohttp
 
 __all__ = [
+    "ORIGINS",
     "AgentProcess",
     "Board",
     "CpuPlan",
     "Handoff",
     "Writer",
+    "add_origin_arguments",
     "fd_count",
     "machine",
     "median",
@@ -67,6 +70,28 @@ def pin_cpus() -> CpuPlan:
         return CpuPlan(None, None)
     os.sched_setaffinity(0, {usable[0]})
     return CpuPlan(usable[0], usable[-1])
+
+
+#: Where a change's delay starts: the agent's own commit of the write (``AgentProcess.kv_stamp``)
+#: or a raw writer's acknowledgement (``Writer.put``); ``latency.py`` and ``fanout.py``.
+ORIGINS = ("commit", "ack")
+
+
+def add_origin_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--origin`` (both origins by default, interleaved) and ``--pin`` / ``--no-pin``."""
+    parser.add_argument(
+        "--origin",
+        choices=("both", *ORIGINS),
+        default="both",
+        help="where a change's delay starts: the agent's commit of the write (commit), the"
+        " writer's acknowledgement (ack), or both, interleaved in each round (default)",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin this process and the agent's to different CPUs (default: on)",
+    )
 
 
 class AgentProcess:

@@ -46,10 +46,12 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
+    ORIGINS,
     AgentProcess,
     Board,
     CpuPlan,
     Writer,
+    add_origin_arguments,
     machine,
     median,
     percentile,
@@ -61,7 +63,6 @@ from consul_streams._budget import slots_for
 from consul_streams.watch import watch
 
 SOLO = "solo/key"
-ORIGINS = ("commit", "ack")
 
 
 async def subscriber(client: Consul, key: str, board: Board, share: bool = True) -> None:
@@ -393,19 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writes", type=int, default=40, help="writes per side per round")
     parser.add_argument("--unshared", type=int, default=200, help="unshared watches (memory)")
     parser.add_argument("--quick", action="store_true", help="2,000 subscribers, 20 queries")
-    parser.add_argument(
-        "--origin",
-        choices=("both", *ORIGINS),
-        default="both",
-        help="where a delivery delay starts: the agent's commit, the writer's acknowledgement,"
-        " or both, alternated write by write (default)",
-    )
-    parser.add_argument(
-        "--pin",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="pin this process and the agent's to different CPUs (default: on)",
-    )
+    add_origin_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.queries, args.rounds, args.writes = 2_000, 20, 3, 10

@@ -52,9 +52,11 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 import consul.aio
 
 from benchmarks._common import (
+    ORIGINS,
     AgentProcess,
     Handoff,
     Writer,
+    add_origin_arguments,
     machine,
     median,
     percentile,
@@ -173,7 +175,6 @@ CLIENTS: dict[str, Watcher] = {
     "py-consul": _py_consul,
 }
 LIMITED = "consul_streams (default limiter)"
-ORIGINS = ("commit", "ack")
 ORIGIN_TEXT = {
     "commit": "commit -> value received (the agent writes the key itself and stamps its commit)",
     "ack": "write acknowledged -> value received (a raw aiohttp writer in this process)",
@@ -367,19 +368,7 @@ async def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--plot", type=Path, help="write a PNG of the distributions here")
     parser.add_argument("--json", type=Path, help="dump the raw samples (seconds) here")
-    parser.add_argument(
-        "--origin",
-        choices=("both", *ORIGINS),
-        default="both",
-        help="where a change's latency starts: the writer's acknowledgement (ack), the"
-        " agent's commit (commit) or both, interleaved in each round (default)",
-    )
-    parser.add_argument(
-        "--pin",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="pin this process and the agent's to different CPUs (default: on)",
-    )
+    add_origin_arguments(parser)
     parser.add_argument(
         "--timeline",
         action="store_true",
