@@ -276,12 +276,17 @@ class Poller:
         query = self.query
         if query.mode is BlockingMode.NONE:
             return query.request, self._nonblocking_timeout()
+        if self._blocking():  # no budget to lease from
+            return self._blocking_round()
         # Non-blocking reads return at once: they take no long-poll slot.
-        wait = self.config.wait
-        request = query.build(index=self._index, hash=self._hash, wait=wait)
-        if self._blocking():
-            return request, query.timeout_for(wait, request is not query.request)
+        request = query.build(index=self._index, hash=self._hash, wait=self.config.wait)
         return request, self._nonblocking_timeout()
+
+    def _blocking_round(self) -> tuple[Request, float | None]:
+        """The request of a blocking round at the current index or hash, and its deadline."""
+        query, wait = self.query, self.config.wait
+        request = query.build(index=self._index, hash=self._hash, wait=wait)
+        return request, query.timeout_for(wait, request is not query.request)
 
     def cover_state(self) -> tuple[str, int, bool]:
         """For the prefix cover: this poll's key, the index it last read, whether it existed."""
@@ -351,9 +356,7 @@ class Poller:
                         # Nudged by the prefix cover: the key changed; read it now, no slot.
                         request, timeout = query.request, None
                     else:
-                        wait = self.config.wait
-                        request = query.build(index=self._index, hash=self._hash, wait=wait)
-                        timeout = query.timeout_for(wait, request is not query.request)
+                        request, timeout = self._blocking_round()
                 try:
                     response: Response | None = await query.transport.send(
                         request, timeout=timeout, ok_statuses=query.ok_statuses

@@ -87,6 +87,13 @@ def _encode_query(params: tuple[tuple[str, str], ...]) -> str:
     return "&".join(parts)
 
 
+def _and(first: str, second: str) -> str:
+    """Two encoded query strings as one (either may be empty)."""
+    if first and second:
+        return f"{first}&{second}"
+    return first or second
+
+
 def map_status(status: int, body: bytes, *, method: str, url: str, secret: str | None) -> HTTPError:
     """The exception for an unexpected status; ``body`` is decoded, cut to ~1 KiB, scrubbed.
 
@@ -311,9 +318,7 @@ class AiohttpTransport:
             else:
                 head, params, defaults, path = self._cached_parts(origin)
                 added = _encode_query(extra)
-                query = f"{params}&{added}" if params and added else params or added
-                if defaults:
-                    query = f"{query}&{defaults}" if query else defaults
+                query = _and(_and(params, added), defaults)
                 url = URL.build(
                     scheme=self._scheme,
                     authority=self._authority,
@@ -323,7 +328,7 @@ class AiohttpTransport:
                 )
                 return (f"{head}?{query}" if query else head), url
         head, params, defaults = self._parts(request)
-        query = f"{params}&{defaults}" if params and defaults else params or defaults
+        query = _and(params, defaults)
         text = f"{head}?{query}" if query else head
         return text, URL(text, encoded=True)
 
