@@ -196,8 +196,10 @@ class Poller:
         "_failures",
         "_hash",
         "_index",
+        "_owe_token",
         "_previous",
         "_seq",
+        "_unsettled",
         "config",
         "health",
         "query",
@@ -222,6 +224,10 @@ class Poller:
         self._failures = 0
         self._seq = 0
         self._previous: tuple[Any] | None = None
+        #: the last round's meta until the stats are read (:meth:`_settle`: LastContact)
+        self._unsettled: Meta | None = None
+        #: a successful round owes the rate limit a token, taken before the next request
+        self._owe_token = False
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
         self._budget = budget
         self._cover = cover
@@ -295,13 +301,20 @@ class Poller:
         return key, self._index, self._previous is not None and self._previous[0] is not None
 
     def _preempted(self, lease: Lease) -> bool:
-        """Whether a CancelledError is only the budget's preemption (not a real cancel)."""
-        if not lease.preempted or self.stopping:
+        """Whether a CancelledError is only the budget's preemption (not a real cancel).
+
+        The budget's cancel request is taken back either way (Python >= 3.11 counts them), so
+        what is left is the real one's: the hub's (``stopping``), which it takes back itself
+        when the round ran in a consumer's task, or the task owner's.
+        """
+        if not lease.preempted:
             return False
         task = asyncio.current_task()
         uncancel = getattr(task, "uncancel", None)
-        # Python >= 3.11 counts cancel requests: more than ours means a real one arrived too.
-        return uncancel is None or uncancel() == 0
+        if uncancel is None:  # Python 3.10: no count; every poll runs in a task of the hub's
+            return not self.stopping
+        # More requests than the budget's means a real one arrived too.
+        return uncancel() == 0 and not self.stopping
 
     def _failed(self, exc: ConsulError) -> float:
         """Count and report a failed attempt; the backoff delay, or raise ``exc`` if final."""
@@ -322,12 +335,50 @@ class Poller:
         log.debug("%r: %s, retry %d in %.3fs", self.query, kind, self._failures, delay)
         return delay
 
+    @property
+    def settled_stats(self) -> WatchStats:
+        """:attr:`stats`, with the bookkeeping of the last round done (see :meth:`step`)."""
+        self._settle()
+        return self.stats
+
+    def _settle(self) -> None:
+        meta = self._unsettled
+        if meta is not None:
+            self._unsettled = None
+            # Reading LastContact parses the headers: done only when the stats are read.
+            self.stats.last_contact = meta.last_contact
+
     async def run(self, publish: Callable[[Round], bool]) -> None:
-        """Poll until cancelled; raise the first error the retry policy does not retry.
+        """Poll until cancelled, handing every round to ``publish``; raise the first error the
+        retry policy does not retry.
 
         ``publish`` returns whether it woke a consumer: the poll then yields once before
         its next request, so the consumers get the value before a new request goes out.
         """
+        while True:
+            if publish(await self.step()):
+                # Let the woken consumers take the value before anything else is done here,
+                # above all before the next request is sent: that send (a syscall that wakes
+                # the agent) would otherwise delay them.
+                await asyncio.sleep(0)
+
+    async def step(self) -> Round:
+        """The next successful round: retries, backoff, resets and preemptions included;
+        raises the first error the retry policy does not retry.
+
+        Driven by a hub's task (:meth:`run`) or, for a watch with one consumer, by that
+        consumer's own task (``_share.Hub``). The previous round's bookkeeping (the
+        rate limit's token) is done here, after its consumers had it; its LastContact is
+        read only when :attr:`settled_stats` are.
+        """
+        if self._owe_token:
+            self._owe_token = False
+            bucket = self._bucket
+            if bucket is not None:
+                waited = await bucket.take()
+                if waited:
+                    self.stats.rate_limited += 1
+                    log.debug("%r: rate limited for %.3fs", self.query, waited)
         clock = self.config.clock
         query = self.query
         index_mode = query.mode in (BlockingMode.INDEX, BlockingMode.EVENT)
@@ -401,15 +452,6 @@ class Poller:
                 self.stats.unchanged += 1
             self._previous = (value,)
             self._seq += 1
-            if publish(Round(self._seq, value, meta, changed)):
-                # Let the woken consumers take the value before anything else is done here,
-                # above all before the next request is sent: that send (a syscall that wakes
-                # the agent) would otherwise delay them.
-                await asyncio.sleep(0)
-            # Bookkeeping after the consumers (#13): reading LastContact parses the headers.
-            self.stats.last_contact = meta.last_contact
-            if self._bucket is not None:
-                waited = await self._bucket.take()
-                if waited:
-                    self.stats.rate_limited += 1
-                    log.debug("%r: rate limited for %.3fs", self.query, waited)
+            self._unsettled = meta
+            self._owe_token = True
+            return Round(self._seq, value, meta, changed)

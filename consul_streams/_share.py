@@ -12,20 +12,37 @@ the poll task decides, for every waiting consumer, what a round gives it and com
 future with the item itself (or with the poll's error). A woken consumer then only resumes:
 it runs none of the emit policy and no frame of ours, so a shared poll's cost per subscriber
 is close to that of waking a bare task.
+
+A poll with a single consumer has no task at all (#13): the consumer runs each round in its own
+task when it asks for its next item (``watch.WatchIterator``), so an answer resumes the task that
+wants it, with no hand-over to a second task. The hub is then :attr:`Hub.solo`; its
+:attr:`Hub.driver` is the consumer's task while a round is in flight. A second consumer turns
+the hub into a shared one: it starts the poll task, which takes over once the round in flight
+(if any) has ended. Stopping the hub aborts a round in flight by cancelling the driver's task
+once and taking that cancellation back (``Task.uncancel``, as ``asyncio.timeout`` does), so a
+cancellation of the consumer's own is never lost; on Python 3.10, which cannot take it back,
+every poll runs in a task (:data:`INLINE`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Union
 
 from consul_streams._engine import Poller, Round, WatchStats
 
-__all__ = ["SKIP", "Hub", "Subscription"]
+__all__ = ["INLINE", "SKIP", "Hub", "Subscription"]
 
 #: What :meth:`Subscription.offer` returns for a round its consumer does not emit.
 SKIP: Any = object()
+
+#: Whether a poll with a single consumer runs in that consumer's task (Python >= 3.11, where a
+#: cancellation can be taken back). Read when a hub is created; tests switch it to cover both.
+INLINE: bool = hasattr(asyncio.Task, "uncancel")
+
+#: What stopping a hub returns to await: its poll task, or the end of a consumer's round
+Stopped = Union["asyncio.Task[None]", "asyncio.Future[None]"]
 
 
 class Hub:
@@ -58,10 +75,20 @@ class Hub:
         #: set while the hub walks its subscribers: a consumer leaving then must wait (see
         #: ``_Consumer.abandon``), the walk cannot take a change of the dict
         self.busy = False
+        self._inline = INLINE
+        #: no poll task and no error: the single consumer runs the rounds in its own task
+        self.solo = INLINE
+        #: the consumer's task while it runs a round (solo hubs), and that consumer
+        self.driver: asyncio.Task[Any] | None = None
+        self.driving: Subscription | None = None
+        #: the hub cancelled the driver's round (it stopped)
+        self._aborting = False
+        #: completed when the driver's round ends (for the poll task taking over, or a close)
+        self._handoff: asyncio.Future[None] | None = None
 
     @property
     def stats(self) -> WatchStats:
-        return self.poller.stats
+        return self.poller.settled_stats
 
     def _publish(self, round_: Round) -> bool:
         """Make ``round_`` the latest and hand it to every waiting consumer that emits it;
@@ -113,44 +140,101 @@ class Hub:
 
     async def _run(self) -> None:
         try:
+            if self.driver is not None:
+                # A consumer is running a round in its own task: take over when it ends.
+                await self._round_end()
+                if self.error is not None:
+                    return
             await self.poller.run(self._publish)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to every consumer, who raise it
             self.error = exc
+            self.solo = False
             self._on_idle(self)
             self._interrupt()
 
+    # --- a single consumer's rounds, run in its own task (see the module's docstring) ---------
+
+    def begin_round(self, sub: Subscription, task: asyncio.Task[Any]) -> Poller:
+        """``sub``, the single consumer, runs a round in ``task``: returns the poller to step."""
+        self.driver = task
+        self.driving = sub
+        return self.poller
+
+    def end_round(self) -> None:
+        """The driver's round ended (a round, an error or a cancellation)."""
+        self.driver = None
+        self.driving = None
+        self._aborting = False
+        handoff, self._handoff = self._handoff, None
+        if handoff is not None and not handoff.done():
+            handoff.set_result(None)
+
+    def aborted(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the cancellation that ended ``task``'s round was the hub's alone (taken back)."""
+        # Task.uncancel exists wherever a hub is solo (INLINE: Python >= 3.11).
+        return self._aborting and getattr(task, "uncancel")() == 0  # noqa: B009
+
+    def _round_end(self) -> asyncio.Future[None]:
+        handoff = self._handoff
+        if handoff is None:
+            assert self.driver is not None
+            handoff = self._handoff = self.driver.get_loop().create_future()
+        return handoff
+
+    def _abort_round(self) -> asyncio.Future[None] | None:
+        """Cancel the driver's round in flight, once; returns what completes when it ended."""
+        driver = self.driver
+        if driver is None or driver is asyncio.current_task():
+            return None
+        if not self._aborting:
+            self._aborting = True
+            self.poller.stopping = True
+            driver.cancel()
+        return self._round_end()
+
+    # ---------------------------------------------------------------------------------------
+
     def attach(self, sub: Subscription) -> None:
-        """Add ``sub``; start the poll if it is not running."""
+        """Add ``sub``; start the poll task if it is not running and the hub has (now) more
+        than one consumer, or polls in a task only."""
         sub.hub = self
         # A late subscriber gets the current value at once: it reads the hub's latest round.
         sub.arrived_at = self.latest
         self._subscribers[sub] = None
-        if self._task is None and self.error is None:
+        if (
+            self._task is None
+            and self.error is None
+            and (not self._inline or len(self._subscribers) > 1)
+        ):
+            self.solo = False
             self._task = self._spawn(
                 self._run(), name=f"consul_streams.watch {self.poller.query!r}"
             )
 
-    def fail(self, error: BaseException) -> asyncio.Task[None] | None:
-        """End every subscription with ``error`` and stop the poll; returns its task to await."""
+    def fail(self, error: BaseException) -> Stopped | None:
+        """End every subscription with ``error`` and stop the poll; returns what to await
+        until it stopped."""
         if self.error is None:
             self.error = error
-        task = self._stop()
+        stopped = self._stop()
         self._interrupt()
-        return task
+        return stopped
 
-    def _stop(self) -> asyncio.Task[None] | None:
+    def _stop(self) -> Stopped | None:
         self._on_idle(self)
+        self.solo = False
         task, self._task = self._task, None
         if task is not None and not task.done():
             # Cancelling aborts the in-flight request at once; ``stopping`` tells the poller
             # this is not a long-poll preemption to recover from.
             self.poller.stopping = True
             task.cancel()
-        return task
+        round_end = self._abort_round()
+        return task if task is not None else round_end
 
-    def detach(self, sub: Subscription) -> asyncio.Task[None] | None:
+    def detach(self, sub: Subscription) -> Stopped | None:
         """Drop ``sub``; when it was the last, cancel the poll and return its task to await."""
         self._subscribers.pop(sub, None)
         if self._subscribers:
@@ -225,7 +309,7 @@ class Subscription:
             # must not log it as an exception never retrieved: every consumer gets it.
             waiter.exception()
 
-    def close_nowait(self) -> asyncio.Task[None] | None:
+    def close_nowait(self) -> Stopped | None:
         if self.closed:
             return None
         self.closed = True

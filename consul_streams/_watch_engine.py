@@ -18,6 +18,7 @@ task has ended; a watch started afterwards fails the same way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
 from typing import Any
 
@@ -146,6 +147,12 @@ class WatchEngine:
     async def aclose(self) -> None:
         """End every watch with :class:`ClientClosed`, cancel and await every task; idempotent."""
         self._closed = True
+        rounds = []
+        error = "the Consul client was closed while this watch was open"
         for hub in list(self._live):
-            hub.fail(ClientClosed("the Consul client was closed while this watch was open"))
+            stopped = hub.fail(ClientClosed(error))
+            if stopped is not None and not isinstance(stopped, asyncio.Task):
+                rounds.append(stopped)  # a round in a consumer's own task, being aborted
         await self._tasks.aclose()
+        if rounds:
+            await asyncio.wait(rounds)

@@ -264,9 +264,14 @@ class WatchIterator(Streamer[T]):
         if self._open and consumer.waiter is None and not consumer.ended:
             hub = consumer.hub
             if hub.latest is consumer.seen and hub.error is None:
-                # Nothing new: wait for the future the poll completes with our next item.
-                waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
-                return waiter
+                if hub.solo:
+                    if hub.driver is None:
+                        # The only consumer, and no poll task: run the rounds right here.
+                        return self._drive()
+                else:
+                    # Nothing new: wait for the future the poll completes with our next item.
+                    waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                    return waiter
         return self._next()
 
     async def _next(self) -> T:
@@ -277,6 +282,8 @@ class WatchIterator(Streamer[T]):
             await self.__aenter__()
         consumer = self._consumer
         waiter = consumer.waiter
+        if consumer.loop is not None and consumer.hub.driving is consumer:
+            raise RuntimeError("anext(): this watch iterator is already waiting for an item")
         if waiter is not None:
             if not waiter.done():
                 raise RuntimeError("anext(): this watch iterator is already waiting for an item")
@@ -292,6 +299,8 @@ class WatchIterator(Streamer[T]):
                 self._open = not self._closed
             item = consumer.ready()
             if item is SKIP:
+                if consumer.hub.solo:
+                    return await self._drive()
                 # Waiting happens here, outside any task group; the poll runs in the hub,
                 # which decides for us and completes the waiter with our item.
                 waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
@@ -304,6 +313,53 @@ class WatchIterator(Streamer[T]):
             await consumer.aclose()
             raise
         return item  # type: ignore[no-any-return]
+
+    async def _drive(self) -> T:
+        """Run the poll's rounds in this task until one gives this consumer an item (#13).
+
+        The hub is solo: this iteration is its only consumer and it has no poll task. Each
+        round resumes this task directly when its answer arrives. A consumer who joins
+        meanwhile starts the hub's poll task, which takes over after this round; from then on
+        this iteration waits like every other consumer.
+        """
+        consumer = self._consumer
+        hub = consumer.hub
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            while True:
+                round_: Round | None = None
+                error: Exception | None = None
+                poller = hub.begin_round(consumer, task)
+                try:
+                    round_ = await poller.step()
+                except asyncio.CancelledError:
+                    if not hub.aborted(task):
+                        raise  # our own cancellation: the iteration is over
+                    # The hub stopped (closed, or the client closed): said below.
+                except Exception as exc:  # the poll's end: every consumer raises it
+                    error = exc
+                finally:
+                    hub.end_round()
+                if error is not None:
+                    hub.fail(error)
+                    error = None
+                elif round_ is not None:
+                    hub._publish(round_)  # to consumers who joined during the round
+                if consumer.ended:
+                    raise StopAsyncIteration  # closed meanwhile (aclose() from elsewhere)
+                item = consumer.ready()  # raises the poll's error
+                if item is not SKIP:
+                    return item  # type: ignore[no-any-return]
+                if not hub.solo:  # another consumer joined: the hub's task polls now
+                    waiter = consumer.waiter = consumer.loop.create_future()  # type: ignore[union-attr]
+                    return await waiter  # type: ignore[no-any-return]
+        except GeneratorExit:
+            consumer.abandon()
+            raise
+        except BaseException:
+            await consumer.aclose()
+            raise
 
     async def athrow(self, exc: Exception) -> T:
         """Raise ``exc`` here, as at a generator's ``yield``: the iteration ends with it."""

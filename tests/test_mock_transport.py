@@ -8,6 +8,7 @@ import json
 
 import aiohttp
 import pytest
+from test_watch_helpers import asking, within
 
 from consul_streams import ClientClosed, Consul, PermissionDenied, Request, Response, watch
 from consul_streams.exceptions import InvalidArgument
@@ -50,7 +51,7 @@ async def test_an_error_status_raises_the_mapped_error() -> None:
             await client.status.leader()
 
 
-async def test_a_watch_threads_the_index_through_an_async_handler() -> None:
+async def test_a_watch_threads_the_index_through_an_async_handler(poll_mode: str) -> None:
     """The second request blocks on the first answer's index (the handler may block too)."""
     second_seen = asyncio.Event()
     release = asyncio.Event()
@@ -69,9 +70,11 @@ async def test_a_watch_threads_the_index_through_an_async_handler() -> None:
     async with client, watch(client.kv.get("k"), wait="10s", rate_limit=None) as stream:
         first, meta = await asyncio.wait_for(anext(stream), 5)
         assert (first and first["Value"], meta.index) == (b"1", 7)
-        await asyncio.wait_for(second_seen.wait(), 5)
+        pending = asking(stream)
+        await within(second_seen.wait())
+        assert not pending.done()  # the handler holds the blocking read
         release.set()
-        second, meta = await asyncio.wait_for(anext(stream), 5)
+        second, meta = await within(pending)
         assert (second and second["Value"], meta.index) == (b"2", 9)
     assert ("wait", "10000ms") in mock.requests[1].params
 
@@ -89,7 +92,9 @@ async def test_session_and_transport_exclude_each_other() -> None:
             Consul(transport=MockTransport(lambda r: Response(200, {}, b"")), session=session)
 
 
-async def test_closing_the_client_ends_its_watches_and_requests_with_client_closed() -> None:
+async def test_closing_the_client_ends_its_watches_and_requests_with_client_closed(
+    poll_mode: str,
+) -> None:
     async def handler(request: Request) -> Response:
         if ("index", "7") in request.params:
             await asyncio.Event().wait()  # the long-poll the close interrupts

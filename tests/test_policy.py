@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from test_watch_helpers import FakeTransport, Reply, fast, kv_query, nxt, within
+from test_watch_helpers import FakeTransport, Reply, asking, fast, kv_query, nxt, within
 
 from consul_streams import HealthMonitor
 from consul_streams._clock import VirtualClock
@@ -63,7 +63,9 @@ def test_hints_name_what_to_fix() -> None:
 
 
 @pytest.mark.parametrize("error", RETRIED, ids=lambda e: type(e).__name__)
-async def test_a_retried_failure_is_reported_then_recovers(error: ConsulError) -> None:
+async def test_a_retried_failure_is_reported_then_recovers(
+    error: ConsulError, poll_mode: str
+) -> None:
     t = FakeTransport()
     clock = VirtualClock(start=50.0)
     monitor = HealthMonitor(clock)
@@ -72,6 +74,7 @@ async def test_a_retried_failure_is_reported_then_recovers(error: ConsulError) -
     async with stream as it:
         assert (await nxt(it))[0] == "a"
         t.push(Reply(error=error))
+        pending = asking(it)
         await within(clock.wait_for_sleepers())  # backing off
         health = monitor.health
         assert not health.ok
@@ -82,12 +85,12 @@ async def test_a_retried_failure_is_reported_then_recovers(error: ConsulError) -
         assert stream.health == health
         t.push(Reply("b", index=6))
         await clock.advance(30.0)
-        assert (await nxt(it))[0] == "b"
+        assert (await within(pending))[0] == "b"
         assert (await within(monitor.wait_healthy())).ok
         assert monitor.health.last_error is error
 
 
-async def test_a_garbage_2xx_body_is_retried_by_raw_watch() -> None:
+async def test_a_garbage_2xx_body_is_retried_by_raw_watch(poll_mode: str) -> None:
     """A proxy's HTML page with a 200: DecodeError, retried (the raw watch's default)."""
     t = FakeTransport()
     clock = VirtualClock()
@@ -98,15 +101,15 @@ async def test_a_garbage_2xx_body_is_retried_by_raw_watch() -> None:
         t.push(Reply("<html>bad gateway</html>", index=6))  # decodes: a str, not a KV list
         t.push(Reply(error=DecodeError("invalid JSON in response")))
         t.push(Reply("c", index=7))
+        assert (await nxt(it))[0] == "<html>bad gateway</html>"
+        pending = asking(it)
         await within(clock.wait_for_sleepers())
         await clock.advance(30.0)
-        values = [(await nxt(it))[0]]
-        while values[-1] != "c":
-            values.append((await nxt(it))[0])
+        assert (await within(pending))[0] == "c"
     assert stream.stats.errors == {"DecodeError": 1}
 
 
-async def test_a_blocking_answer_without_index_is_a_retried_decode_error() -> None:
+async def test_a_blocking_answer_without_index_is_a_retried_decode_error(poll_mode: str) -> None:
     """Consul sets X-Consul-Index on every blocking endpoint; without it the answer is not
     Consul's and cannot be threaded (Go api's parseQueryMeta reads it from every query)."""
     t = FakeTransport()
@@ -127,7 +130,7 @@ async def test_a_blocking_answer_without_index_is_a_retried_decode_error() -> No
 
 @pytest.mark.parametrize("error", FINAL, ids=lambda e: type(e).__name__)
 async def test_a_final_failure_ends_the_stream_and_health_says_stopped(
-    error: ConsulError,
+    error: ConsulError, poll_mode: str
 ) -> None:
     t = FakeTransport()
     monitor = HealthMonitor(VirtualClock())
@@ -144,7 +147,7 @@ async def test_a_final_failure_ends_the_stream_and_health_says_stopped(
 
 
 async def test_failed_attempts_are_logged_rate_limited_then_recovery(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, poll_mode: str
 ) -> None:
     t = FakeTransport()
     clock = VirtualClock()
@@ -206,7 +209,7 @@ def test_consuls_500_for_a_bad_filter_is_a_bad_request() -> None:
     assert isinstance(other, ServerError)
 
 
-async def test_a_retried_error_is_kept_without_its_frames() -> None:
+async def test_a_retried_error_is_kept_without_its_frames(poll_mode: str) -> None:
     """Health keeps the last error; its traceback (the failed request's frames, connection
     and buffers) must not live on with it (the reset fault's retention, #11)."""
     t = FakeTransport()
@@ -231,14 +234,17 @@ async def test_a_retried_error_is_kept_without_its_frames() -> None:
         await within(first)
 
 
-async def test_non_blocking_reads_in_a_watch_take_the_shorter_deadline() -> None:
+async def test_non_blocking_reads_in_a_watch_take_the_shorter_deadline(poll_mode: str) -> None:
     """min(client timeout, 10 s): a black-holed non-blocking read does not wait 30 s."""
     t = FakeTransport()
     t.timeout = 3.0  # type: ignore[attr-defined]  # the client's default, as the transport has
     t.push(Reply("a", index=5))
     async with fast(kv_query(t), wait="30s") as it:
         await nxt(it)
+        pending = asking(it)
         await within(t.wait_requests(2))
+    with pytest.raises(StopAsyncIteration):  # closing ends the pending anext()
+        await within(pending)
     assert t.requests[0][1] == 3.0  # non-blocking: the client's shorter timeout
     assert t.requests[1][1] is not None
     assert t.requests[1][1] > 30 * 17 / 16  # blocking: derived from wait

@@ -7,7 +7,16 @@ import random
 from typing import Any
 
 import pytest
-from test_watch_helpers import FakeTransport, Reply, fast, json_query, kv_query, nxt, within
+from test_watch_helpers import (
+    FakeTransport,
+    Reply,
+    asking,
+    fast,
+    json_query,
+    kv_query,
+    nxt,
+    within,
+)
 
 from consul_streams._clock import VirtualClock
 from consul_streams._policy import WATCH_NONBLOCKING_TIMEOUT
@@ -24,14 +33,19 @@ from consul_streams.exceptions import (
 from consul_streams.watch import Backoff, RateLimit, watch
 
 
-async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wait() -> None:
+async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wait(
+    poll_mode: str,
+) -> None:
     t = FakeTransport()
     t.push(Reply({"v": 1}, index=5))
     async with fast(kv_query(t), wait="30s") as it:
         value, meta = await nxt(it)
         assert value == {"v": 1}
         assert meta.index == 5
+        pending = asking(it)
         await within(t.wait_requests(2))
+    with pytest.raises(StopAsyncIteration):  # closing ends the pending anext()
+        await within(pending)
     assert "index" not in t.params(0)
     # Non-blocking inside a watch: a short deadline (#11), not the client's 30 s default.
     assert t.requests[0][1] == WATCH_NONBLOCKING_TIMEOUT
@@ -40,16 +54,19 @@ async def test_first_request_is_non_blocking_then_threads_index_with_explicit_wa
     assert t.requests[1][1] > 30 * 17 / 16
 
 
-async def test_default_wait_is_five_minutes_and_always_sent() -> None:
+async def test_default_wait_is_five_minutes_and_always_sent(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply(1, index=3))
     async with fast(kv_query(t)) as it:
         await nxt(it)
+        pending = asking(it)
         await within(t.wait_requests(2))
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert t.params(1)["wait"] == "300000ms"
 
 
-async def test_seed_index_makes_the_first_request_block() -> None:
+async def test_seed_index_makes_the_first_request_block(poll_mode: str) -> None:
     t = FakeTransport()
     async with fast(kv_query(t).replace(index=7, wait=10.0)) as it:
         t.push(Reply(1, index=8))
@@ -57,16 +74,19 @@ async def test_seed_index_makes_the_first_request_block() -> None:
     assert t.params(0) == {"index": "7", "wait": "10000ms"}
 
 
-async def test_index_below_one_is_raised_to_one() -> None:
+async def test_index_below_one_is_raised_to_one(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=0))
     async with fast(kv_query(t)) as it:
         await nxt(it)
+        pending = asking(it)
         await within(t.wait_requests(2))
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert t.params(1)["index"] == "1"
 
 
-async def test_backwards_index_resets_to_a_non_blocking_read() -> None:
+async def test_backwards_index_resets_to_a_non_blocking_read(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=10))
     stream = fast(kv_query(t))
@@ -75,29 +95,35 @@ async def test_backwards_index_resets_to_a_non_blocking_read() -> None:
         t.push(Reply("b", index=4))  # e.g. the agent restarted with older data
         assert (await nxt(it))[0] == "b"
         t.push(Reply("b", index=4))
+        pending = asking(it)
         await within(t.wait_requests(4))
         assert stream.stats.index_resets == 1
+        assert not pending.done()  # the re-read's unchanged "b" is not emitted again
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert t.params(1)["index"] == "10"
     assert "index" not in t.params(2)
     assert t.params(3)["index"] == "4"
 
 
-async def test_timeout_with_same_index_emits_nothing_and_reuses_index() -> None:
+async def test_timeout_with_same_index_emits_nothing_and_reuses_index(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=5))
     stream = fast(kv_query(t))
     async with stream as it:
         await nxt(it)
         t.push(Reply("a", index=5))  # the blocking read timed out
+        pending = asking(it)
         await within(t.wait_requests(3))
+        assert not pending.done()
         t.push(Reply("b", index=6))
-        value, meta = await nxt(it)
+        value, meta = await within(pending)
         assert (value, meta.index) == ("b", 6)
         assert stream.stats.unchanged == 1
     assert t.params(2)["index"] == "5"
 
 
-async def test_index_change_alone_is_not_a_change() -> None:
+async def test_index_change_alone_is_not_a_change(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=5))
     async with fast(kv_query(t)) as it:
@@ -109,7 +135,7 @@ async def test_index_change_alone_is_not_a_change() -> None:
     assert t.params(2)["index"] == "9"
 
 
-async def test_missing_key_emits_none_once_and_keeps_watching() -> None:
+async def test_missing_key_emits_none_once_and_keeps_watching(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply(None, index=3, status=404))
     async with fast(kv_query(t)) as it:
@@ -140,7 +166,7 @@ async def test_heartbeat_emits_unchanged_rounds() -> None:
     assert first[0] == second[0] == "a"
 
 
-async def test_retriable_error_backs_off_then_rereads_non_blocking() -> None:
+async def test_retriable_error_backs_off_then_rereads_non_blocking(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     t.push(Reply("a", index=5))
@@ -148,18 +174,19 @@ async def test_retriable_error_backs_off_then_rereads_non_blocking() -> None:
     async with stream as it:
         await nxt(it)
         t.push(Reply(error=ConnectError("connection reset")))
+        pending = asking(it)
         await within(clock.wait_for_sleepers())
         assert len(t.requests) == 2
         await clock.advance(1.0)  # attempt 0 sleeps at most base
         await within(t.wait_requests(3))
         t.push(Reply("b", index=6))
-        assert (await nxt(it))[0] == "b"
+        assert (await within(pending))[0] == "b"
         assert stream.stats.retries == 1
         assert stream.stats.errors == {"ConnectError": 1}
     assert "index" not in t.params(2)
 
 
-async def test_unchanged_value_after_an_error_is_not_emitted_again() -> None:
+async def test_unchanged_value_after_an_error_is_not_emitted_again(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     t.push(Reply("a", index=5))
@@ -168,9 +195,10 @@ async def test_unchanged_value_after_an_error_is_not_emitted_again() -> None:
         t.push(Reply(error=ServerError(500, "boom")))
         t.push(Reply("a", index=5))
         t.push(Reply("z", index=7))
+        pending = asking(it)
         await within(clock.wait_for_sleepers())
         await clock.advance(30.0)
-        assert (await nxt(it))[0] == "z"
+        assert (await within(pending))[0] == "z"
 
 
 @pytest.mark.parametrize(
@@ -178,7 +206,9 @@ async def test_unchanged_value_after_an_error_is_not_emitted_again() -> None:
     [PermissionDenied(403, "ACL not found"), BadRequest(400, "bad filter")],
     ids=["403", "400"],
 )
-async def test_non_retriable_error_raises_out_of_the_iterator(error: ConsulError) -> None:
+async def test_non_retriable_error_raises_out_of_the_iterator(
+    error: ConsulError, poll_mode: str
+) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=5))
     t.push(Reply(error=error))
@@ -188,7 +218,7 @@ async def test_non_retriable_error_raises_out_of_the_iterator(error: ConsulError
             await nxt(it)
 
 
-async def test_retry_policy_can_retry_a_non_retriable_error() -> None:
+async def test_retry_policy_can_retry_a_non_retriable_error(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     t.push(Reply(error=PermissionDenied(403, "ACL not found")))
@@ -207,7 +237,7 @@ async def test_retry_policy_can_retry_a_non_retriable_error() -> None:
     assert [type(e) for e in seen] == [PermissionDenied]
 
 
-async def test_retry_policy_can_stop_retrying_a_retriable_error() -> None:
+async def test_retry_policy_can_stop_retrying_a_retriable_error(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply(error=RateLimited(429, "slow down")))
     async with fast(kv_query(t), retry=lambda exc: False) as it:
@@ -226,7 +256,9 @@ class RecordingRandom(random.Random):
         return b  # the worst case, to check the ceiling
 
 
-async def test_backoff_is_exponential_capped_full_jitter_and_reset_by_success() -> None:
+async def test_backoff_is_exponential_capped_full_jitter_and_reset_by_success(
+    poll_mode: str,
+) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     rng = RecordingRandom()
@@ -241,7 +273,10 @@ async def test_backoff_is_exponential_capped_full_jitter_and_reset_by_success() 
             await within(clock.wait_for_sleepers())
             await clock.advance(rng.bounds[n])
         await first
-        await within(clock.wait_for_sleepers())
+        pending = asking(it)
+        await within(clock.wait_for_sleepers())  # the failure after the success
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert rng.bounds == [1.0, 2.0, 4.0, 5.0, 5.0, 1.0]
     assert clock.now() == pytest.approx(17.0)
 
@@ -255,7 +290,7 @@ def test_backoff_full_jitter_draws_between_zero_and_the_ceiling() -> None:
     assert b.ceiling(1000) == 4.0
 
 
-async def test_rate_limit_allows_a_burst_then_one_round_per_interval() -> None:
+async def test_rate_limit_allows_a_burst_then_one_round_per_interval(poll_mode: str) -> None:
     """Re-issues after a success take a token: two proceed at once, the next waits 1/rate."""
     t = FakeTransport()
     clock = VirtualClock()
@@ -265,16 +300,17 @@ async def test_rate_limit_allows_a_burst_then_one_round_per_interval() -> None:
         for i in (1, 2, 3):
             assert (await nxt(it))[0] == i
             t.push(Reply(i + 1, index=i + 1))
+        pending = asking(it)
         await within(clock.wait_for_sleepers())
         assert len(t.requests) == 3  # burst spent: the fourth request waits for a token
         await clock.advance(1.9)
         assert len(t.requests) == 3
         await clock.advance(0.1)
-        assert (await nxt(it))[0] == 4
+        assert (await within(pending))[0] == 4
         assert stream.stats.rate_limited == 1
 
 
-async def test_rate_limit_none_never_waits() -> None:
+async def test_rate_limit_none_never_waits(poll_mode: str) -> None:
     t = FakeTransport()
     async with fast(kv_query(t), rate_limit=None) as it:
         for i in range(1, 6):
@@ -282,16 +318,18 @@ async def test_rate_limit_none_never_waits() -> None:
             assert (await nxt(it))[0] == i
 
 
-async def test_hash_mode_threads_the_content_hash() -> None:
+async def test_hash_mode_threads_the_content_hash(poll_mode: str) -> None:
     t = FakeTransport()
     q = json_query(t, "/v1/agent/service/web", mode=BlockingMode.HASH)
     t.push(Reply({"ID": "web"}, content_hash="h1"), q.request.path)
     async with fast(q, wait="1m") as it:
         await nxt(it)
         t.push(Reply({"ID": "web"}, content_hash="h1"), q.request.path)
+        pending = asking(it)
         await within(t.wait_requests(3))
+        assert not pending.done()
         t.push(Reply({"ID": "web", "Tags": ["x"]}, content_hash="h2"), q.request.path)
-        assert (await nxt(it))[0] == {"ID": "web", "Tags": ["x"]}
+        assert (await within(pending))[0] == {"ID": "web", "Tags": ["x"]}
     assert "hash" not in t.params(0)
     assert t.params(1) == {"hash": "h1", "wait": "60000ms"}
     assert t.params(2)["hash"] == "h1"
@@ -341,15 +379,20 @@ async def test_wait_accepts_timedelta_and_seconds() -> None:
     assert watch(kv_query(t), wait=2.5).config.wait == 2.5
 
 
-async def test_initial_false_with_heartbeat_still_skips_the_first_value() -> None:
+async def test_initial_false_with_heartbeat_still_skips_the_first_value(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=1))
     async with fast(kv_query(t), initial=False, heartbeat=True) as it:
-        pending = asyncio.ensure_future(nxt(it))
+        pending = asking(it)
         await within(t.wait_requests(2))
         assert not pending.done()
         t.push(Reply("a", index=1))
         assert (await within(pending))[0] == "a"  # the unchanged timeout, not the first read
+        pending = asking(it)
+        await within(t.wait_requests(3))
+        assert not pending.done()
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert len(t.requests) == 3
 
 
@@ -383,7 +426,7 @@ def test_non_blocking_query_needs_a_rate_limit() -> None:
         watch(q, rate_limit=None)
 
 
-async def test_non_blocking_query_is_polled_at_the_rate_limit() -> None:
+async def test_non_blocking_query_is_polled_at_the_rate_limit(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     q = json_query(t, "/v1/agent/self", mode=BlockingMode.NONE)
@@ -392,8 +435,12 @@ async def test_non_blocking_query_is_polled_at_the_rate_limit() -> None:
     async with watch(q, clock=clock, rate_limit=limit) as it:
         assert (await nxt(it))[0] == 1
         t.push(Reply(2), q.request.path)
+        assert (await nxt(it))[0] == 2  # the burst of one re-issue: no wait
+        pending = asking(it)
         await within(clock.wait_for_sleepers())
-        assert len(t.requests) == 2  # burst of one re-issue; then wait 10 s
+        assert len(t.requests) == 2  # then wait 10 s
         await clock.advance(10.0)
         await within(t.wait_requests(3))
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     assert all(not r.params for r, _ in t.requests)

@@ -51,6 +51,12 @@ async def within(aw: Any) -> Any:
     return await asyncio.wait_for(aw, T)
 
 
+def asking(it: Any) -> asyncio.Task[Any]:
+    """Ask for the next item in the background: a watch with one consumer polls only while it
+    asks (#13), so a test that looks at the agent's blocked queries keeps asking meanwhile."""
+    return asyncio.ensure_future(nxt(it))
+
+
 @pytest_asyncio.fixture
 async def agent() -> AsyncIterator[DevAgent]:
     async with DevAgent(jitter=False) as a:
@@ -68,29 +74,33 @@ def gets(agent: DevAgent, path: str) -> list[dict[str, str]]:
 
 
 async def test_vector_77_missing_key_emits_none_once_then_blocks(
-    agent: DevAgent, client: Consul
+    agent: DevAgent, client: Consul, poll_mode: str
 ) -> None:
     async with fw(client.kv.get("missing")) as s:
         value, meta = await nxt(s)
         assert value is None
         assert meta.index >= 1
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         await client.kv.put("other", "x")  # an unrelated write does not emit a second None
         await client.kv.put("missing", "now")
-        value, _ = await nxt(s)
+        value, _ = await within(pending)
         assert value is not None
         assert value["Value"] == b"now"
         assert s.stats.emits == 2
 
 
-async def test_vector_78_identical_put_does_not_emit(agent: DevAgent, client: Consul) -> None:
+async def test_vector_78_identical_put_does_not_emit(
+    agent: DevAgent, client: Consul, poll_mode: str
+) -> None:
     await client.kv.put("a", "x")
     async with fw(client.kv.get("a")) as s:
         assert val((await nxt(s))[0]) == b"x"
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         await client.kv.put("a", "x")
         await client.kv.put("a", "y")
-        assert val((await nxt(s))[0]) == b"y"
+        assert val((await within(pending))[0]) == b"y"
         assert s.stats.emits == 2
 
 
@@ -146,14 +156,15 @@ async def test_vector_80_index_going_back_resets_and_rereads(
 
 
 async def test_vector_80_agent_restart_empty_delivers_the_new_state(
-    agent: DevAgent, client: Consul
+    agent: DevAgent, client: Consul, poll_mode: str
 ) -> None:
     await client.kv.put("a", "x")
     async with fw(client.kv.get("a")) as s:
         assert val((await nxt(s))[0]) == b"x"
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         await agent.restart(keep_state=False)  # connection cut, then all indexes start over
-        value, meta = await nxt(s)
+        value, meta = await within(pending)
         assert value is None
         assert meta.index >= 1
         assert s.stats.retries >= 1
@@ -161,26 +172,32 @@ async def test_vector_80_agent_restart_empty_delivers_the_new_state(
     assert "index" not in reads[-2] or "index" not in reads[-1]
 
 
-async def test_event_watch_emits_only_new_events(agent: DevAgent, client: Consul) -> None:
+async def test_event_watch_emits_only_new_events(
+    agent: DevAgent, client: Consul, poll_mode: str
+) -> None:
     old = await client.event.fire("deploy", b"old")
     async with fw(client.event.items("deploy")) as s:
         assert (await nxt(s))[0] == []  # subscribed; the old event is not delivered
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         new = await client.event.fire("deploy", b"new")
-        events, _ = await nxt(s)
+        events, _ = await within(pending)
         assert [e["ID"] for e in events] == [new["ID"]]
         assert old["ID"] != new["ID"]
 
 
-async def test_hash_watch_on_an_agent_service(agent: DevAgent, client: Consul) -> None:
+async def test_hash_watch_on_an_agent_service(
+    agent: DevAgent, client: Consul, poll_mode: str
+) -> None:
     await client.agent.service_register("web", tags=["a"])
     async with fw(client.agent.service("web")) as s:
         service, meta = await nxt(s)
         assert service["Tags"] == ["a"]
         assert meta.content_hash
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         await client.agent.service_register("web", tags=["b"])
-        assert (await nxt(s))[0]["Tags"] == ["b"]
+        assert (await within(pending))[0]["Tags"] == ["b"]
     assert gets(agent, "/v1/agent/service/web")[1]["hash"] == meta.content_hash
 
 
@@ -212,7 +229,7 @@ async def test_watches_beyond_max_connections_converge(agent: DevAgent) -> None:
 
 
 async def test_429_500_and_dropped_connections_are_backpressure_not_the_end(
-    agent: DevAgent, client: Consul
+    agent: DevAgent, client: Consul, poll_mode: str
 ) -> None:
     await client.kv.put("a", "x")
     agent.faults.fail_next(1, status=429, body="Your IP is issuing too many concurrent connections")
@@ -224,9 +241,10 @@ async def test_429_500_and_dropped_connections_are_backpressure_not_the_end(
         assert s.stats.retries >= 2
         assert {"RateLimited", "ServerError"} <= set(s.stats.errors)
         assert s.stats.emits == 1
+        pending = asking(s)
         await within(agent.wait_blocked(1))
         await client.kv.put("a", "y")
-        assert val((await nxt(s))[0]) == b"y"
+        assert val((await within(pending))[0]) == b"y"
 
 
 async def test_403_ends_the_watch_with_the_typed_error(agent: DevAgent, client: Consul) -> None:
@@ -236,18 +254,29 @@ async def test_403_ends_the_watch_with_the_typed_error(agent: DevAgent, client: 
             await nxt(s)
 
 
-async def test_breaking_out_leaves_no_task_connection_or_response(agent: DevAgent) -> None:
+async def test_breaking_out_leaves_no_task_connection_or_response(
+    agent: DevAgent, poll_mode: str
+) -> None:
+    """A poll task's parked read is aborted by the break; a poll run inline parks none while
+    the body runs (it has no task). Either way nothing is left: no task, read or response."""
     asyncio.get_running_loop().set_debug(True)
-    before = asyncio.all_tasks()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         async with Consul(agent.url, environ={}) as c:
             await c.kv.put("a", "x")
+            # Taken after the put: the agent's handler of the client's pooled keep-alive
+            # connection is the client's, not the watch's (inline, nothing aborts it).
+            before = asyncio.all_tasks()
             async for value, _ in fw(c.kv.get("a")):
                 assert val(value) == b"x"
-                await within(agent.wait_blocked(1))
+                if poll_mode == "task":
+                    await within(agent.wait_blocked(1))
+                else:
+                    assert c.engine.tasks == 0
+                    assert agent.blocked_queries == 0
                 break
             await within(agent.wait_unblocked())
+            assert c.engine.polls == 0
             await within(_settled(before))
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

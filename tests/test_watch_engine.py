@@ -27,6 +27,12 @@ async def within(aw: Any) -> Any:
     return await asyncio.wait_for(aw, T)
 
 
+def asking(it: Any) -> asyncio.Task[Any]:
+    """Ask for the next item in the background: a watch with one consumer polls only while it
+    asks (#13), so a test that needs its long-poll parked keeps asking meanwhile."""
+    return asyncio.ensure_future(within(it.__anext__()))
+
+
 @pytest_asyncio.fixture
 async def agent() -> AsyncIterator[DevAgent]:
     async with DevAgent(jitter=False) as a:
@@ -34,7 +40,7 @@ async def agent() -> AsyncIterator[DevAgent]:
 
 
 async def test_an_open_watch_ends_with_client_closed_when_its_client_closes(
-    agent: DevAgent,
+    agent: DevAgent, poll_mode: str
 ) -> None:
     """The parked long-poll is aborted and the consumer sees the typed error, not a retry."""
     client = Consul(agent.url, environ={})
@@ -43,9 +49,12 @@ async def test_an_open_watch_ends_with_client_closed_when_its_client_closes(
     entry, _ = await within(it.__anext__())
     assert entry is not None
     assert entry["Value"] == b"v"
+    pending = asking(it)
     await within(agent.wait_blocked(1))
     await within(client.aclose())
     with pytest.raises(ClientClosed):
+        await within(pending)
+    with pytest.raises(StopAsyncIteration):  # an anext() raised: the iteration is over
         await within(it.__anext__())
     assert isinstance(ClientClosed(), ConsulError)
     await within(agent.wait_unblocked())
@@ -86,7 +95,7 @@ async def test_every_watch_of_the_client_ends_and_no_task_is_left(agent: DevAgen
 
 
 async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
-    agent: DevAgent,
+    agent: DevAgent, poll_mode: str
 ) -> None:
     """Two clients of one agent: each watch holds a lease in its own client's engine only."""
     async with (
@@ -96,15 +105,18 @@ async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
         await one.kv.put("k", b"v")
         it = watch(one.kv.get("k"), rate_limit=None).__aiter__()
         await within(it.__anext__())
+        pending = asking(it)
         await within(agent.wait_blocked(1))
         assert one.engine.budget is not None
         assert one.engine.budget.held == 1
         assert two.engine.budget is None  # no watch of its own: never needed one
         assert two.engine.min_hold == 2.5
         assert two.engine.slots == 6
-        await it.aclose()
+        await it.aclose()  # from another task than the one waiting for the item
         assert one.engine.budget.held == 0
         assert one.engine.polls == 0
+        with pytest.raises(StopAsyncIteration):
+            await within(pending)
 
 
 class Latest:

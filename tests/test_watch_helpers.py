@@ -18,7 +18,17 @@ from consul_streams._query import BlockingMode, Query, Request, Response
 from consul_streams._watch_engine import WatchEngine
 from consul_streams.exceptions import ConsulError
 
-__all__ = ["FakeTransport", "Reply", "T", "fast", "json_query", "kv_query", "nxt", "within"]
+__all__ = [
+    "FakeTransport",
+    "Reply",
+    "T",
+    "asking",
+    "fast",
+    "json_query",
+    "kv_query",
+    "nxt",
+    "within",
+]
 
 T = 2.0  # generous upper bound for anything that should happen "at once"
 
@@ -26,6 +36,16 @@ T = 2.0  # generous upper bound for anything that should happen "at once"
 async def nxt(it: Any) -> Any:
     """The iterator's next item, or a test failure after ``T`` seconds."""
     return await asyncio.wait_for(it.__anext__(), T)
+
+
+def asking(it: Any) -> asyncio.Task[Any]:
+    """Ask for the iterator's next item in the background (await the task for it, within ``T``).
+
+    A watch with one consumer polls while that consumer asks for its next item (#13: the
+    rounds run in the consumer's own task), as Consul's own ``watch.Plan`` calls its handler
+    between blocking queries: a test that looks at the next requests keeps asking meanwhile.
+    """
+    return asyncio.ensure_future(nxt(it))
 
 
 async def within(aw: Any) -> Any:

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 from aiostream import pipe, stream
-from test_watch_helpers import FakeTransport, Reply, fast, json_query, kv_query, nxt, within
+from test_watch_helpers import (
+    FakeTransport,
+    Reply,
+    asking,
+    fast,
+    json_query,
+    kv_query,
+    nxt,
+    within,
+)
 
 from consul_streams._clock import VirtualClock
 from consul_streams._query import BlockingMode, Request
@@ -25,16 +34,25 @@ def other_tasks() -> set[asyncio.Task[Any]]:
 # --- usage forms -------------------------------------------------------------------------
 
 
-async def test_plain_async_for_is_clean_and_break_aborts_the_request() -> None:
+async def test_plain_async_for_is_clean_and_break_aborts_the_request(poll_mode: str) -> None:
+    """Breaking out leaves no request and no task: the poll task's next blocking read is
+    aborted; a poll run inline has no task, so nothing was sent while the body ran."""
     t = FakeTransport()
     t.push(Reply("a", index=1))
     before = asyncio.all_tasks()
     async for value, meta in fast(kv_query(t)):
         assert (value, meta.index) == ("a", 1)
-        await within(t.wait_requests(2))  # the next blocking read is in flight
+        if poll_mode == "task":
+            await within(t.wait_requests(2))  # the next blocking read is in flight
+        else:
+            assert t.engine.tasks == 0  # nothing polls between two anext() calls
         break
-    await within(t.cancelled.wait())
+    if poll_mode == "task":
+        await within(t.cancelled.wait())
+    else:
+        assert (len(t.requests), t.cancellations) == (1, 0)
     assert t.inflight == 0
+    assert t.engine.polls == 0
     await within(_settled(before))
 
 
@@ -45,15 +63,22 @@ async def _settled(before: set[asyncio.Task[Any]]) -> None:
         await asyncio.wait(extra)
 
 
-async def test_async_with_form_and_aclose_leave_no_task() -> None:
+async def test_async_with_form_and_aclose_leave_no_task(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=1))
     before = other_tasks()
     async with fast(kv_query(t)) as s:
         assert (await nxt(s))[0] == "a"
+        pending = asking(s)
         await within(t.wait_requests(2))
-    # Leaving the block waited for the poll to stop: nothing to wait for afterwards.
+        # Inline, the blocking read runs in the consumer's own task: the watch owns none.
+        assert t.engine.tasks == (1 if poll_mode == "task" else 0)
+    # Leaving the block waited for the poll (or the consumer's round) to stop.
     assert t.cancellations == 1
+    assert t.inflight == 0
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)  # the waiting anext() ends with the iteration
+    assert t.engine.tasks == 0
     assert other_tasks() == before
 
 
@@ -112,13 +137,17 @@ async def test_cancelling_the_consumer_aborts_the_request_at_once() -> None:
     assert other_tasks() == before
 
 
-async def test_repeated_iteration_is_an_independent_consumer() -> None:
+async def test_repeated_iteration_is_an_independent_consumer(poll_mode: str) -> None:
     t = FakeTransport()
     w = fast(kv_query(t), share=False)
     t.push(Reply("a", index=1))
     async with w.stream() as s:
         assert (await nxt(s))[0] == "a"
+        pending = asking(s)
         await within(t.wait_requests(2))  # its blocking read is in flight when we leave
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
+    assert t.cancellations == 1
     t.push(Reply("b", index=2))
     async with w.stream() as s:
         assert (await nxt(s))[0] == "b"  # a new poll, which starts non-blocking
@@ -134,48 +163,62 @@ async def test_identical_watches_share_one_poll_and_late_subscriber_gets_value_a
     t.push(Reply("a", index=1))
     async with fast(kv_query(t), clock=clock) as s1:
         assert (await nxt(s1))[0] == "a"
+        pending = asking(s1)  # alone, s1 polls while it asks (inline: in its own task)
         await within(t.wait_requests(2))
         async with fast(kv_query(t), clock=clock) as s2:
             assert (await nxt(s2))[0] == "a"  # from the shared state, no new request
             assert len(t.requests) == 2
             t.push(Reply("b", index=2))
-            assert (await nxt(s1))[0] == "b"
+            assert (await within(pending))[0] == "b"
             assert (await nxt(s2))[0] == "b"
+            # Shared now: the hub's task polls on while neither consumer asks.
             await within(t.wait_requests(3))  # the next blocking read is in flight
         assert t.cancellations == 0  # s1 still listens
     assert t.cancellations == 1  # the last consumer left: the poll stopped
     assert len(t.requests) == 3
 
 
-async def test_share_false_polls_separately() -> None:
+async def test_share_false_polls_separately(poll_mode: str) -> None:
     t = FakeTransport()
     t.push(Reply("a", index=1))
     async with fast(kv_query(t), share=False) as s1, fast(kv_query(t), share=False) as s2:
         await nxt(s1)
+        waiting = asking(s1)
         await within(t.wait_requests(2))  # s1's blocking read is waiting
-        pending = asyncio.ensure_future(nxt(s2))
+        pending = asking(s2)
         await within(t.wait_requests(3))
         t.push(Reply("a", index=1))  # answers s1's (older) blocking read: unchanged
         t.push(Reply("a", index=1))  # answers s2's first read
         assert (await within(pending))[0] == "a"
+        await within(t.wait_requests(4))  # s1 blocks again: it emitted nothing
+        assert not waiting.done()
+    with pytest.raises(StopAsyncIteration):
+        await within(waiting)
     assert "index" not in t.params(0)
     assert "index" not in t.params(2)
 
 
-async def test_different_options_that_change_polling_do_not_share() -> None:
+async def test_different_options_that_change_polling_do_not_share(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     t.push(Reply("a", index=1))
     async with fast(kv_query(t), clock=clock, wait="10s") as s1:
         await nxt(s1)
+        waiting = asking(s1)
         await within(t.wait_requests(2))
         async with fast(kv_query(t), clock=clock, wait="20s") as s2:
-            pending = asyncio.ensure_future(nxt(s2))
+            pending = asking(s2)
             await within(t.wait_requests(3))  # s2 sent its own first read
             t.push(Reply("a", index=1))  # s1's blocking read times out
             t.push(Reply("a", index=1))  # s2's first read
             await within(pending)
-            await within(t.wait_requests(5))
+            pending = asking(s2)
+            await within(t.wait_requests(5))  # both polls block again
+            assert not waiting.done()  # s1's timeout emitted nothing
+        with pytest.raises(StopAsyncIteration):
+            await within(pending)
+    with pytest.raises(StopAsyncIteration):
+        await within(waiting)
     waits = [dict(r.params).get("wait", "") for r, _ in t.requests]
     assert sorted(waits) == ["", "", "10000ms", "10000ms", "20000ms"]
 
@@ -230,7 +273,7 @@ async def test_fatal_error_reaches_every_consumer_and_a_new_watch_starts_fresh()
 # --- stats and logging -------------------------------------------------------------------
 
 
-async def test_stats_count_requests_emits_unchanged_resets_errors() -> None:
+async def test_stats_count_requests_emits_unchanged_resets_errors(poll_mode: str) -> None:
     t = FakeTransport()
     clock = VirtualClock()
     w = fast(kv_query(t), clock=clock)
@@ -240,12 +283,16 @@ async def test_stats_count_requests_emits_unchanged_resets_errors() -> None:
         await nxt(s)
         t.push(Reply("a", index=5))
         t.push(Reply(error=ConnectError("reset")))
+        pending = asking(s)
         await within(clock.wait_for_sleepers())
         await clock.advance(30)
         t.push(Reply("b", index=3))
-        await nxt(s)
+        assert (await within(pending))[0] == "b"
+        pending = asking(s)
         await within(t.wait_requests(5))
         stats = s.stats
+    with pytest.raises(StopAsyncIteration):
+        await within(pending)
     # the fifth read (blocking on 3) is in flight
     assert (stats.requests, stats.emits, stats.unchanged) == (5, 2, 1)
     assert (stats.retries, stats.errors, stats.last_index) == (1, {"ConnectError": 1}, 3)
@@ -288,21 +335,26 @@ def push_events(t: FakeTransport, *ids: str) -> None:
     t.push(Reply(ev(*ids), index=index), "/v1/event/list")
 
 
-async def test_events_new_skips_the_existing_buffer_and_emits_only_unseen_events() -> None:
+async def test_events_new_skips_the_existing_buffer_and_emits_only_unseen_events(
+    poll_mode: str,
+) -> None:
     t = FakeTransport()
     push_events(t, E1)
     async with fast(event_query(t)) as s:
         assert (await nxt(s))[0] == []  # the first result: subscribed, nothing new
+        pending = asking(s)
         await within(t.wait_requests(2))
         # E3's pseudo-index is lower than E1's: no backwards reset for events.
         assert event_id_to_index(E3) < event_id_to_index(E1)
         push_events(t, E1, E3)
-        value, _ = await nxt(s)
+        value, _ = await within(pending)
         assert [e["ID"] for e in value] == [E3]
+        pending = asking(s)
         push_events(t, E1, E3)  # timeout, nothing new
         await within(t.wait_requests(4))
+        assert not pending.done()
         push_events(t, E1, E3, E2)
-        assert [e["ID"] for e in (await nxt(s))[0]] == [E2]
+        assert [e["ID"] for e in (await within(pending))[0]] == [E2]
     assert t.params(1)["index"] == str(event_id_to_index(E1))
     assert t.params(2)["index"] == str(event_id_to_index(E3))  # equality rule: no reset
 
@@ -341,9 +393,12 @@ async def test_events_empty_buffer_uses_index_one() -> None:
 # --- connection budget -------------------------------------------------------------------
 
 
-async def test_watches_beyond_the_connection_budget_wait_their_turn_and_converge() -> None:
+async def test_watches_beyond_the_connection_budget_wait_their_turn_and_converge(
+    poll_mode: str,
+) -> None:
     """Five watches on a transport capped at 2 concurrent requests, first answers 429: all
-    get their values (429 is backpressure, not the end of a watch) and the cap holds."""
+    get their values (429 is backpressure, not the end of a watch) and the cap holds while
+    the consumers keep asking (their blocking reads take connections too)."""
     throttled: set[str] = set()
     gate = {"timeout": asyncio.Event()}
 
@@ -369,7 +424,12 @@ async def test_watches_beyond_the_connection_budget_wait_their_turn_and_converge
             values[i] = (await s.__anext__())[0]
             if len(values) == 5:
                 done.set()
+                return
+            # Asking on: its blocking reads (timing out unchanged) take connections too.
+            more = asking(s)
             await done.wait()
+        with pytest.raises(StopAsyncIteration):
+            await within(more)
 
     tasks = [asyncio.ensure_future(consume(i)) for i in range(5)]
     for _ in range(100):  # rounds of "backoffs elapse, blocking reads time out"
@@ -499,5 +559,6 @@ async def test_an_iteration_keeps_no_watch_stream_or_query_alive() -> None:
         assert (await nxt(it))[0] == "a"  # the second subscriber of the same poll
         gc.collect()
         assert ref() is None
+        await within(t.wait_requests(2))  # shared: the hub's task polls for both
         assert it.stats.requests == first.stats.requests == 2  # the hub's counters
         await it.aclose()
