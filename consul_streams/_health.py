@@ -67,6 +67,9 @@ class HealthMonitor:
     block; :meth:`changes` is latest-wins (a slow reader skips intermediate values).
     """
 
+    # Slots: one per poll, alive as long as the watch (#13, memory per watch).
+    __slots__ = ("_clock", "_health", "_listeners", "_version", "_waiters")
+
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._health = Health()

@@ -138,6 +138,9 @@ class FailureLog:
     the recovery. A failure that is not retried is always logged, with what to fix.
     """
 
+    # Slots: one per poll, alive as long as the watch (#13, memory per watch).
+    __slots__ = ("_clock", "_first", "_last_logged", "_log", "_total", "_unlogged", "_what")
+
     def __init__(self, logger: logging.Logger, what: object, clock: Clock) -> None:
         self._log = logger
         self._what = what
