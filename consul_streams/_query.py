@@ -62,14 +62,19 @@ class Request:
 
     def with_params(self, *extra: tuple[str, str]) -> Request:
         """This request with ``extra`` parameters appended (its ``origin`` kept)."""
-        return Request(
-            self.method,
-            self.path,
-            self.params + extra,
-            self.body,
-            self.headers,
-            self.origin or self,
-        )
+        # Every field is written straight into the new instance's dict: the generated
+        # __init__ of a frozen dataclass sets each one through object.__setattr__, which
+        # costs twice as much, and a watch builds one Request per round (#13).
+        # tests/test_request_encoding.py checks the result equals the __init__-built one.
+        request = object.__new__(Request)
+        fields = request.__dict__
+        fields["method"] = self.method
+        fields["path"] = self.path
+        fields["params"] = self.params + extra
+        fields["body"] = self.body
+        fields["headers"] = self.headers
+        fields["origin"] = self.origin or self
+        return request
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
@@ -83,3 +86,21 @@ def test_a_round_built_from_its_cached_head_is_the_parsed_url(
     assert built == parsed == fresh
     assert (built.scheme, built.host, built.port) == (parsed.scheme, parsed.host, parsed.port)
     assert built.raw_path_qs == parsed.raw_path_qs
+
+
+@given(params=_params, extra=_params, body=st.one_of(st.none(), st.binary(max_size=4)))
+def test_with_params_equals_the_init_built_request(
+    params: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...], body: bytes | None
+) -> None:
+    """``with_params`` fills the instance's fields itself (#13): the same fields, the same
+    values, as the dataclass's own __init__, and the result stays frozen and hashable."""
+    origin = Request("PUT", "/v1/kv/k", params, body, (("X-A", "1"),))
+    for base in (origin, origin.with_params(("index", "3"))):
+        built = base.with_params(*extra)
+        expected = Request(base.method, base.path, base.params + extra, body, base.headers, origin)
+        assert built == expected
+        assert vars(built) == vars(expected)
+        assert built.origin is origin
+        assert hash(built) == hash(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.path = "/v1/kv/other"  # type: ignore[misc]
