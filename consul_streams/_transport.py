@@ -23,7 +23,7 @@ import aiohttp
 from yarl import URL
 
 from consul_streams._address import Address
-from consul_streams._query import Request, Response
+from consul_streams._query import Request, Response, new_response
 from consul_streams.exceptions import (
     BadRequest,
     ClientClosed,
@@ -447,7 +447,7 @@ class AiohttpTransport:
             self._semaphore.release()
         if status not in ok_statuses:
             raise map_status(status, body, method=method, url=shown, secret=self._token)
-        return Response(status, response.headers, body, method, shown)
+        return new_response(status, response.headers, body, method, shown)
 
     @staticmethod
     def _failed(error: TransportError, debug: bool) -> TransportError:

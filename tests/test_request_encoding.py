@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from consul_streams._address import parse_address
-from consul_streams._query import BlockingMode, Query, Request
+from consul_streams._query import BlockingMode, Query, Request, Response, new_response
 from consul_streams._transport import AiohttpTransport
 
 _names = st.sampled_from(["recurse", "filter", "tag", "near", "node-meta", "stale", "dc", "ns"])
@@ -104,3 +104,15 @@ def test_with_params_equals_the_init_built_request(
         assert hash(built) == hash(expected)
         with pytest.raises(dataclasses.FrozenInstanceError):
             built.path = "/v1/kv/other"  # type: ignore[misc]
+
+
+def test_new_response_equals_the_init_built_response() -> None:
+    """The transport's Response (built field by field, #13) is the dataclass's own."""
+    headers = {"X-Consul-Index": "7"}
+    built = new_response(200, headers, b"[]", "GET", "http://a/v1/kv/k")
+    expected = Response(200, headers, b"[]", "GET", "http://a/v1/kv/k")
+    assert built == expected
+    assert vars(built) == vars(expected)
+    assert built.meta.index == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.status = 404  # type: ignore[misc]
