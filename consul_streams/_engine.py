@@ -207,6 +207,7 @@ class Poller:
         "_index",
         "_owe_token",
         "_previous",
+        "_round_timeout",
         "_seq",
         "_unsettled",
         "config",
@@ -240,6 +241,8 @@ class Poller:
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
         self._budget = budget
         self._cover = cover
+        #: a blocking round's deadline: the query and the wait never change, so neither does it
+        self._round_timeout = query.timeout_for(config.wait, True)
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
         #: failing, since when, the last error: published for recipes and ``stream.health``
@@ -299,9 +302,11 @@ class Poller:
 
     def _blocking_round(self) -> tuple[Request, float | None]:
         """The request of a blocking round at the current index or hash, and its deadline."""
-        query, wait = self.query, self.config.wait
-        request = query.build(index=self._index, hash=self._hash, wait=wait)
-        return request, query.timeout_for(wait, request is not query.request)
+        query = self.query
+        request = query.build(index=self._index, hash=self._hash, wait=self.config.wait)
+        if request is query.request:  # nothing to block on after all: query.timeout_for's rule
+            return request, None
+        return request, self._round_timeout
 
     def cover_state(self) -> tuple[str, int, bool]:
         """For the prefix cover: this poll's key, the index it last read, whether it existed."""
