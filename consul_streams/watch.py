@@ -90,7 +90,8 @@ class _Consumer(Subscription):
             self.seen = base = base if base is not None else round_
             if round_.seq <= base.seq:  # the skipped initial value itself
                 return SKIP
-        return super().offer(round_)
+        # Named, not super(): a watch with one consumer comes here for every item (#13).
+        return Subscription.offer(self, round_)
 
     def _offer_events(self, round_: Round) -> Any:
         """New events as a list. The first emission (``initial``) is the whole buffer with
