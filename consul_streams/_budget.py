@@ -155,13 +155,10 @@ class LongPollBudget:
         The common case of :meth:`acquire` without its coroutines: a poll's every round (#13).
         """
         if len(self._held) < self.slots and not self._waiters:
-            # _grant() and _notify() written out: this runs once per round of every poll.
-            lease = Lease(self)
-            self._held[lease] = None
+            lease = self._grant()
             lease.since = self.clock.now()
             lease.task = asyncio.current_task()
-            if self._changed is not None:
-                self._changed.set()
+            self._notify()
             return lease
         return None
 
@@ -226,9 +223,8 @@ class LongPollBudget:
         if lease not in self._held:
             return
         del self._held[lease]
-        if not self._waiters:  # the common case: nobody queues (_notify() written out)
-            if self._changed is not None:
-                self._changed.set()
+        if not self._waiters:  # the common case: nobody queues
+            self._notify()
             return
         while self._waiters and len(self._held) < self.slots:
             future = self._waiters.popleft()

@@ -231,7 +231,7 @@ class AiohttpTransport:
         self._auth_header = aiohttp.BasicAuth(*http_auth).encode() if http_auth else None
         self._base_url = address.base_url
         #: per-origin URL encodings and per-timeout ClientTimeouts, re-used by every round
-        self._encoded: dict[int, tuple[Request, str, str, str, str]] = {}
+        self._encoded: dict[Request, tuple[str, str, str, str]] = {}
         # The scheme and authority of every URL (a round's URL is built from its parts).
         base = URL(self._base_url, encoded=True)
         self._scheme, self._authority = base.scheme, base.raw_authority
@@ -359,7 +359,7 @@ class AiohttpTransport:
                 if name in _DEFAULT_PARAMS:
                     break
             else:
-                _, head, params, defaults, path = self._cached_parts(origin)
+                head, params, defaults, path = self._cached_parts(origin)
                 added = _encode_query(extra)
                 query = _and(_and(params, added), defaults)
                 url = URL.build(
@@ -393,27 +393,18 @@ class AiohttpTransport:
             _encode_query(tuple(defaults)),
         )
 
-    def _cached_parts(self, origin: Request) -> tuple[Request, str, str, str, str]:
-        """``(origin, *_parts(origin))`` with the head's path as yarl parses it, cached per
-        origin object.
-
-        Keyed by the origin's ``id``, not the Request: hashing a dataclass hashes a tuple of
-        its fields, which costs more than the rest of the lookup, and a watch sends the same
-        origin object every round (#13). The entry holds the origin, so that id cannot be
-        re-used by another request while the entry lives; an entry is used only for its own
-        origin.
-        """
-        parts = self._encoded.get(id(origin))
-        if parts is None or parts[0] is not origin:
+    def _cached_parts(self, origin: Request) -> tuple[str, str, str, str]:
+        """``_parts(origin)`` and the head's path as yarl parses it, cached per origin."""
+        parts = self._encoded.get(origin)
+        if parts is None:
             head, params, defaults = self._parts(origin)
             # Only the path is kept (a whole parsed URL per watched query costs ~270 B), and
             # the request's own string when it is the same (it is, unless yarl splits it).
             path = URL(head, encoded=True).raw_path
-            kept = origin.path if path == origin.path else path
-            parts = (origin, head, params, defaults, kept)
+            parts = (head, params, defaults, origin.path if path == origin.path else path)
             if len(self._encoded) >= _ENCODED_CACHE_SIZE:
                 self._encoded.clear()
-            self._encoded[id(origin)] = parts
+            self._encoded[origin] = parts
         return parts
 
     def _headers(self, request: Request) -> dict[str, str]:

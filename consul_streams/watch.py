@@ -90,8 +90,7 @@ class _Consumer(Subscription):
             self.seen = base = base if base is not None else round_
             if round_.seq <= base.seq:  # the skipped initial value itself
                 return SKIP
-        # Named, not super(): a watch with one consumer comes here for every item (#13).
-        return Subscription.offer(self, round_)
+        return super().offer(round_)
 
     def _offer_events(self, round_: Round) -> Any:
         """New events as a list. The first emission (``initial``) is the whole buffer with
