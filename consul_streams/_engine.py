@@ -36,6 +36,15 @@ __all__ = [
 
 log = logging.getLogger("consul_streams.watch")
 
+# The modes as module names: a class attribute (``BlockingMode.INDEX``) costs about five times
+# a global to read on Python 3.11, and a round reads them several times (#13).
+_INDEX, _HASH, _EVENT, _NONE = (
+    BlockingMode.INDEX,
+    BlockingMode.HASH,
+    BlockingMode.EVENT,
+    BlockingMode.NONE,
+)
+
 RetryPolicy = Callable[[ConsulError], bool]
 
 
@@ -198,6 +207,7 @@ class Poller:
         "_index",
         "_owe_token",
         "_previous",
+        "_round_timeout",
         "_seq",
         "_unsettled",
         "config",
@@ -231,6 +241,8 @@ class Poller:
         self._bucket = TokenBucket(config.rate_limit, config.clock) if config.rate_limit else None
         self._budget = budget
         self._cover = cover
+        #: a blocking round's deadline: the query and the wait never change, so neither does it
+        self._round_timeout = query.timeout_for(config.wait, True)
         #: set by the hub before it cancels the poll: a cancellation then is never a preemption
         self.stopping = False
         #: failing, since when, the last error: published for recipes and ``stream.health``
@@ -244,7 +256,7 @@ class Poller:
     def _thread(self, meta: Meta) -> None:
         """Compute the next request's index/hash from an answer's meta."""
         mode = self.query.mode
-        if mode is BlockingMode.HASH:
+        if mode is _HASH:
             self._hash = meta.content_hash
             self.stats.last_hash = meta.content_hash
             return
@@ -253,7 +265,7 @@ class Poller:
         if new < 1:
             # Docs: always safe to block on 1; an index of 0 would make every read non-blocking.
             new = 1
-        if mode is BlockingMode.INDEX and new < self._index:
+        if mode is _INDEX and new < self._index:
             # Docs: a lower index (snapshot restore, restart, reaped tombstone) restarts the loop.
             # Events are excluded: their UUID-derived index is not ordered.
             self.stats.index_resets += 1
@@ -264,9 +276,9 @@ class Poller:
 
     def _blocking(self) -> bool:
         mode = self.query.mode
-        if mode is BlockingMode.NONE:
+        if mode is _NONE:
             return False
-        if mode is BlockingMode.HASH:
+        if mode is _HASH:
             return bool(self._hash)
         return self._index > 0
 
@@ -280,7 +292,7 @@ class Poller:
     def _unleased(self) -> tuple[Request, float | None]:
         """The request and deadline of a round that takes no long-poll slot."""
         query = self.query
-        if query.mode is BlockingMode.NONE:
+        if query.mode is _NONE:
             return query.request, self._nonblocking_timeout()
         if self._blocking():  # no budget to lease from
             return self._blocking_round()
@@ -290,9 +302,11 @@ class Poller:
 
     def _blocking_round(self) -> tuple[Request, float | None]:
         """The request of a blocking round at the current index or hash, and its deadline."""
-        query, wait = self.query, self.config.wait
-        request = query.build(index=self._index, hash=self._hash, wait=wait)
-        return request, query.timeout_for(wait, request is not query.request)
+        query = self.query
+        request = query.build(index=self._index, hash=self._hash, wait=self.config.wait)
+        if request is query.request:  # nothing to block on after all: query.timeout_for's rule
+            return request, None
+        return request, self._round_timeout
 
     def cover_state(self) -> tuple[str, int, bool]:
         """For the prefix cover: this poll's key, the index it last read, whether it existed."""
@@ -381,7 +395,7 @@ class Poller:
                     log.debug("%r: rate limited for %.3fs", self.query, waited)
         clock = self.config.clock
         query = self.query
-        index_mode = query.mode in (BlockingMode.INDEX, BlockingMode.EVENT)
+        index_mode = query.mode in (_INDEX, _EVENT)
         requeued = False
         while True:
             if not requeued:  # a preempted request is sent again, not counted again
@@ -394,7 +408,7 @@ class Poller:
             try:
                 lease: Lease | None = None
                 budget = self._budget
-                if budget is None or query.mode is BlockingMode.NONE or not self._blocking():
+                if budget is None or query.mode is _NONE or not self._blocking():
                     request, timeout = self._unleased()
                 else:
                     lease = budget.try_acquire()  # a free slot: no waiting, no cover check

@@ -10,6 +10,8 @@ default consistency flag), sends it, and turns the answer into a
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -23,7 +25,7 @@ import aiohttp
 from yarl import URL
 
 from consul_streams._address import Address
-from consul_streams._query import Request, Response
+from consul_streams._query import Request, Response, new_response
 from consul_streams.exceptions import (
     BadRequest,
     ClientClosed,
@@ -149,12 +151,53 @@ def _txn_errors(body: bytes) -> list[dict[str, Any]]:
     return [e for e in errors if isinstance(e, dict)]
 
 
+class _Slots:
+    """The cap on concurrent requests: a FIFO semaphore whose free case costs no call.
+
+    ``asyncio.Semaphore.acquire`` is a coroutine and its ``locked()`` test builds a generator:
+    a few thousand instructions per request when a slot is free (#13). Here the caller takes a
+    free slot inline (``free > 0 and not waiters``, then ``free -= 1``) and awaits :meth:`wait`
+    only when none is; :meth:`release` hands the slot straight to the oldest waiter, so
+    ``free`` never counts a slot a waiter is owed and the cap stays hard.
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def wait(self) -> None:
+        """Wait in line for a slot (handed over by :meth:`release`)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed a slot as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # already popped by a release
+                    self.waiters.remove(future)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the oldest live waiter, else to the free count."""
+        waiters = self.waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
 class AiohttpTransport:
     """Sends :class:`Request` objects to one Consul agent over aiohttp.
 
     Owns its ``aiohttp.ClientSession`` only when it created it (lazily, on the first request,
     inside the running loop); a caller's session is used as is and never closed.
-    ``max_connections`` caps concurrent requests with a semaphore (and, for an owned session,
+    ``max_connections`` caps concurrent requests with a FIFO semaphore (and, for an owned session,
     the connector's pool), so a caller's session is capped too.
 
     Timeouts: ``aiohttp.ClientTimeout(total=t, sock_connect=...)``: ``t`` is the request's
@@ -202,7 +245,7 @@ class AiohttpTransport:
         self._timeout = timeout
         self._max_connections = max_connections
         self._ssl = ssl_context
-        self._semaphore = asyncio.Semaphore(max_connections)
+        self._slots = _Slots(max_connections)
         self._closed = False
         # Built once: a request without headers of its own sends exactly these.
         self._credentials: dict[str, str] = {}
@@ -391,8 +434,12 @@ class AiohttpTransport:
         method = request.method
         # Checked once: the answer's path (body in -> value delivered) carries no logging work.
         debug = _log.isEnabledFor(logging.DEBUG)
-        # acquire/release rather than ``async with``: no __aexit__ coroutine on the answer's path
-        await self._semaphore.acquire()
+        # A free slot is taken inline, without a coroutine (see _Slots).
+        slots = self._slots
+        if slots.free > 0 and not slots.waiters:
+            slots.free -= 1
+        else:
+            await slots.wait()
         try:
             if debug:
                 started = time.monotonic()
@@ -444,10 +491,10 @@ class AiohttpTransport:
                 elapsed = time.monotonic() - started
                 _log.debug("<- %s %s %d (%.3fs)", method, shown, status, elapsed)
         finally:
-            self._semaphore.release()
+            slots.release()
         if status not in ok_statuses:
             raise map_status(status, body, method=method, url=shown, secret=self._token)
-        return Response(status, response.headers, body, method, shown)
+        return new_response(status, response.headers, body, method, shown)
 
     @staticmethod
     def _failed(error: TransportError, debug: bool) -> TransportError:

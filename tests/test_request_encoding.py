@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
 from consul_streams._address import parse_address
-from consul_streams._query import BlockingMode, Query, Request
+from consul_streams._query import BlockingMode, Query, Request, Response, new_response
 from consul_streams._transport import AiohttpTransport
 
 _names = st.sampled_from(["recurse", "filter", "tag", "near", "node-meta", "stale", "dc", "ns"])
@@ -83,3 +86,33 @@ def test_a_round_built_from_its_cached_head_is_the_parsed_url(
     assert built == parsed == fresh
     assert (built.scheme, built.host, built.port) == (parsed.scheme, parsed.host, parsed.port)
     assert built.raw_path_qs == parsed.raw_path_qs
+
+
+@given(params=_params, extra=_params, body=st.one_of(st.none(), st.binary(max_size=4)))
+def test_with_params_equals_the_init_built_request(
+    params: tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...], body: bytes | None
+) -> None:
+    """``with_params`` fills the instance's fields itself (#13): the same fields, the same
+    values, as the dataclass's own __init__, and the result stays frozen and hashable."""
+    origin = Request("PUT", "/v1/kv/k", params, body, (("X-A", "1"),))
+    for base in (origin, origin.with_params(("index", "3"))):
+        built = base.with_params(*extra)
+        expected = Request(base.method, base.path, base.params + extra, body, base.headers, origin)
+        assert built == expected
+        assert vars(built) == vars(expected)
+        assert built.origin is origin
+        assert hash(built) == hash(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.path = "/v1/kv/other"  # type: ignore[misc]
+
+
+def test_new_response_equals_the_init_built_response() -> None:
+    """The transport's Response (built field by field, #13) is the dataclass's own."""
+    headers = {"X-Consul-Index": "7"}
+    built = new_response(200, headers, b"[]", "GET", "http://a/v1/kv/k")
+    expected = Response(200, headers, b"[]", "GET", "http://a/v1/kv/k")
+    assert built == expected
+    assert vars(built) == vars(expected)
+    assert built.meta.index == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.status = 404  # type: ignore[misc]

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from consul_streams._address import parse_address
 from consul_streams._query import BlockingMode, Query, Request, Response
-from consul_streams._transport import BODY_LIMIT, AiohttpTransport
+from consul_streams._transport import BODY_LIMIT, AiohttpTransport, _Slots
 from consul_streams.exceptions import (
     BadRequest,
     Conflict,
@@ -477,6 +477,40 @@ async def test_cancelling_a_queued_request_leaves_the_cap_intact(agent: StubAgen
     assert [s.path_qs for s in agent.seen] == ["/v1/kv/1", "/v1/kv/3"]
     assert agent.peak == 1
     await transport.aclose()
+
+
+async def test_slots_hand_over_in_order_and_stay_capped() -> None:
+    """The transport's cap (``_Slots``, #13): a released slot goes to the oldest waiter, never
+    to the free count while someone waits; a waiter cancelled after being handed its slot
+    passes it on, one cancelled before leaves the line."""
+    slots = _Slots(1)
+    slots.free -= 1  # held by "a request" (the inline fast path of send)
+    order: list[str] = []
+
+    async def queue(name: str) -> None:
+        await slots.wait()
+        order.append(name)
+
+    first, gone, handed, last = (
+        asyncio.create_task(queue(name)) for name in ("first", "gone", "handed", "last")
+    )
+    await asyncio.sleep(0)  # all four queued; nothing is awaited on time here
+    gone.cancel()  # cancelled while waiting: leaves the line
+    slots.release()  # to "first"
+    await asyncio.wait_for(first, timeout=5)
+    assert order == ["first"]
+    assert slots.free == 0
+    slots.release()  # to "handed" ("gone" is skipped) ...
+    handed.cancel()  # ... which is cancelled before it runs: the slot goes on to "last"
+    for task in (gone, handed):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.wait_for(last, timeout=5)  # hangs if the handed slot were lost
+    assert order == ["first", "last"]
+    assert slots.free == 0
+    assert not slots.waiters
+    slots.release()
+    assert slots.free == 1
 
 
 # --- session ownership, identity, TLS, unix sockets -------------------------------------
