@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/latency.py`` (``--quick`` for a smoke run of a few seconds,
 ``--plot docs/benchmarks-latency.png`` to draw the distributions, ``--diagnose`` to add a run
-of ``watch()`` patched back to the old order: next request sent before the consumers run, and
-the floor of our design: the raw loop handing each value to a consumer task; ``--timeline`` to
+of ``watch()`` patched back to round 1's design (a poll task that sends its next request before
+the consumer runs) and the raw loop handing each value to a consumer task (the floor of that
+design); ``--timeline`` to
 split each change at the moment the answer's bytes arrive, with the client's CPU after it).
 
 Clients, each a watcher task that timestamps a value the moment it is decoded:
@@ -144,27 +145,31 @@ async def _raw_aiohttp_hop(address: str, key: str, sink: Sink) -> None:
 
 
 def _poll_first() -> Watcher:
-    """Diagnostic: ``watch(rate_limit=None)`` without the yield after publishing a round.
+    """Diagnostic: ``watch(rate_limit=None)`` as round 1 ran it: in a poll task of its own,
+    sending the next request before the consumer takes the value.
 
-    ``Poller.run`` yields once after waking consumers, so they take the value before the next
-    long-poll goes out (a ``socket.send`` that wakes the agent). This patches the private
-    ``Hub._publish`` to report "nobody woken" for the duration of the watch only, which
-    restores the old order (poll first), to show what the yield buys in the same run.
+    A single consumer's watch now runs its rounds in the consumer's task (#13, third round);
+    a shared poll's task yields once after waking consumers, so they take the value before the
+    next long-poll goes out (a ``socket.send`` that wakes the agent). This switches the private
+    ``_share.INLINE`` off and patches ``Hub.publish`` to report "nobody woken", for the
+    duration of the watch only, to show what both buy in the same run.
     """
     from consul_streams import _share
 
     async def run(address: str, key: str, sink: Sink) -> None:
-        original = _share.Hub._publish
+        original, inline = _share.Hub.publish, _share.INLINE
 
         def publish(self: _share.Hub, round_: Any) -> bool:
             original(self, round_)
             return False  # the poll then sends its next request at once
 
-        _share.Hub._publish = publish  # type: ignore[method-assign]
+        _share.Hub.publish = publish  # type: ignore[method-assign]
+        _share.INLINE = False
         try:
             await _consul_streams(None)(address, key, sink)
         finally:
-            _share.Hub._publish = original  # type: ignore[method-assign]
+            _share.Hub.publish = original  # type: ignore[method-assign]
+            _share.INLINE = inline
 
     return run
 
@@ -180,7 +185,7 @@ ORIGIN_TEXT = {
     "ack": "write acknowledged -> value received (a raw aiohttp writer in this process)",
 }
 HOP = "raw aiohttp, value handed to a consumer task (diagnostic)"
-DIAGNOSTIC = "consul_streams, next poll before consumers (old order, patched)"
+DIAGNOSTIC = "consul_streams, poll task, next poll first (round-1 design, patched)"
 
 
 class Timeline:

@@ -46,7 +46,8 @@ Stopped = Union["asyncio.Task[None]", "asyncio.Future[None]"]
 
 
 class Hub:
-    """One poll task and the subscriptions reading its latest round.
+    """One poll and the subscriptions reading its latest round; the poll runs in a task of its
+    own, or in the single consumer's task while the hub is :attr:`solo`.
 
     ``spawn(coro, name=)`` starts the poll task under the engine's ownership; ``on_idle(hub)``
     is called when the hub stops (last subscriber gone, fatal error, engine closed) so the
@@ -75,7 +76,6 @@ class Hub:
         #: set while the hub walks its subscribers: a consumer leaving then must wait (see
         #: ``_Consumer.abandon``), the walk cannot take a change of the dict
         self.busy = False
-        self._inline = INLINE
         #: no poll task and no error: the single consumer runs the rounds in its own task
         self.solo = INLINE
         #: the consumer's task while it runs a round (solo hubs), and that consumer
@@ -90,7 +90,7 @@ class Hub:
     def stats(self) -> WatchStats:
         return self.poller.settled_stats
 
-    def _publish(self, round_: Round) -> bool:
+    def publish(self, round_: Round) -> bool:
         """Make ``round_`` the latest and hand it to every waiting consumer that emits it;
         whether one was woken."""
         previous = self.latest
@@ -145,12 +145,11 @@ class Hub:
                 await self._round_end()
                 if self.error is not None:
                     return
-            await self.poller.run(self._publish)
+            await self.poller.run(self.publish)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # handed to every consumer, who raise it
             self.error = exc
-            self.solo = False
             self._on_idle(self)
             self._interrupt()
 
@@ -206,7 +205,7 @@ class Hub:
         if (
             self._task is None
             and self.error is None
-            and (not self._inline or len(self._subscribers) > 1)
+            and (not self.solo or len(self._subscribers) > 1)
         ):
             self.solo = False
             self._task = self._spawn(

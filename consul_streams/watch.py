@@ -345,7 +345,7 @@ class WatchIterator(Streamer[T]):
                     hub.fail(error)
                     error = None
                 elif round_ is not None:
-                    hub._publish(round_)  # to consumers who joined during the round
+                    hub.publish(round_)  # to consumers who joined during the round
                 if consumer.ended:
                     raise StopAsyncIteration  # closed meanwhile (aclose() from elsewhere)
                 item = consumer.ready()  # raises the poll's error
