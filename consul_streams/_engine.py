@@ -234,7 +234,7 @@ class Poller:
         self._failures = 0
         self._seq = 0
         self._previous: tuple[Any] | None = None
-        #: the last round's meta until the stats are read (:meth:`_settle`: LastContact)
+        #: the last round's meta until the stats are read (:attr:`settled_stats`)
         self._unsettled: Meta | None = None
         #: a successful round owes the rate limit a token, taken before the next request
         self._owe_token = False
@@ -351,16 +351,12 @@ class Poller:
 
     @property
     def settled_stats(self) -> WatchStats:
-        """:attr:`stats`, with the bookkeeping of the last round done (see :meth:`step`)."""
-        self._settle()
-        return self.stats
-
-    def _settle(self) -> None:
-        meta = self._unsettled
+        """:attr:`stats`, with the last round's LastContact read from its headers (parsing
+        them is left out of the rounds, for when someone reads the stats)."""
+        meta, self._unsettled = self._unsettled, None
         if meta is not None:
-            self._unsettled = None
-            # Reading LastContact parses the headers: done only when the stats are read.
             self.stats.last_contact = meta.last_contact
+        return self.stats
 
     async def run(self, publish: Callable[[Round], bool]) -> None:
         """Poll until cancelled, handing every round to ``publish``; raise the first error the

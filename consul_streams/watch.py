@@ -336,7 +336,7 @@ class WatchIterator(Streamer[T]):
                 except asyncio.CancelledError:
                     if not hub.aborted(task):
                         raise  # our own cancellation: the iteration is over
-                    # The hub stopped (closed, or the client closed): said below.
+                    # The hub stopped (this iteration closed elsewhere, or the client): said below.
                 except Exception as exc:  # the poll's end: every consumer raises it
                     error = exc
                 finally:

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_watch_helpers import asking
 
 from consul_streams._client import Consul
 from consul_streams._query import Query
@@ -51,12 +52,6 @@ async def within(aw: Any) -> Any:
     return await asyncio.wait_for(aw, T)
 
 
-def asking(it: Any) -> asyncio.Task[Any]:
-    """Ask for the next item in the background: a watch with one consumer polls only while it
-    asks (#13), so a test that looks at the agent's blocked queries keeps asking meanwhile."""
-    return asyncio.ensure_future(nxt(it))
-
-
 @pytest_asyncio.fixture
 async def agent() -> AsyncIterator[DevAgent]:
     async with DevAgent(jitter=False) as a:
@@ -80,7 +75,7 @@ async def test_vector_77_missing_key_emits_none_once_then_blocks(
         value, meta = await nxt(s)
         assert value is None
         assert meta.index >= 1
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         await client.kv.put("other", "x")  # an unrelated write does not emit a second None
         await client.kv.put("missing", "now")
@@ -96,7 +91,7 @@ async def test_vector_78_identical_put_does_not_emit(
     await client.kv.put("a", "x")
     async with fw(client.kv.get("a")) as s:
         assert val((await nxt(s))[0]) == b"x"
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         await client.kv.put("a", "x")
         await client.kv.put("a", "y")
@@ -161,7 +156,7 @@ async def test_vector_80_agent_restart_empty_delivers_the_new_state(
     await client.kv.put("a", "x")
     async with fw(client.kv.get("a")) as s:
         assert val((await nxt(s))[0]) == b"x"
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         await agent.restart(keep_state=False)  # connection cut, then all indexes start over
         value, meta = await within(pending)
@@ -178,7 +173,7 @@ async def test_event_watch_emits_only_new_events(
     old = await client.event.fire("deploy", b"old")
     async with fw(client.event.items("deploy")) as s:
         assert (await nxt(s))[0] == []  # subscribed; the old event is not delivered
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         new = await client.event.fire("deploy", b"new")
         events, _ = await within(pending)
@@ -194,7 +189,7 @@ async def test_hash_watch_on_an_agent_service(
         service, meta = await nxt(s)
         assert service["Tags"] == ["a"]
         assert meta.content_hash
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         await client.agent.service_register("web", tags=["b"])
         assert (await within(pending))[0]["Tags"] == ["b"]
@@ -241,7 +236,7 @@ async def test_429_500_and_dropped_connections_are_backpressure_not_the_end(
         assert s.stats.retries >= 2
         assert {"RateLimited", "ServerError"} <= set(s.stats.errors)
         assert s.stats.emits == 1
-        pending = asking(s)
+        pending = asking(s, T)
         await within(agent.wait_blocked(1))
         await client.kv.put("a", "y")
         assert val((await within(pending))[0]) == b"y"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from test_watch_helpers import asking
 
 from consul_streams._client import Consul
 from consul_streams._clock import VirtualClock
@@ -25,12 +26,6 @@ BACKOFF = Backoff(base=0.01, cap=0.05)
 
 async def within(aw: Any) -> Any:
     return await asyncio.wait_for(aw, T)
-
-
-def asking(it: Any) -> asyncio.Task[Any]:
-    """Ask for the next item in the background: a watch with one consumer polls only while it
-    asks (#13), so a test that needs its long-poll parked keeps asking meanwhile."""
-    return asyncio.ensure_future(within(it.__anext__()))
 
 
 @pytest_asyncio.fixture
@@ -49,7 +44,7 @@ async def test_an_open_watch_ends_with_client_closed_when_its_client_closes(
     entry, _ = await within(it.__anext__())
     assert entry is not None
     assert entry["Value"] == b"v"
-    pending = asking(it)
+    pending = asking(it, T)
     await within(agent.wait_blocked(1))
     await within(client.aclose())
     with pytest.raises(ClientClosed):
@@ -105,7 +100,7 @@ async def test_a_clients_watches_take_their_long_poll_slots_from_its_own_budget(
         await one.kv.put("k", b"v")
         it = watch(one.kv.get("k"), rate_limit=None).__aiter__()
         await within(it.__anext__())
-        pending = asking(it)
+        pending = asking(it, T)
         await within(agent.wait_blocked(1))
         assert one.engine.budget is not None
         assert one.engine.budget.held == 1

@@ -38,14 +38,15 @@ async def nxt(it: Any) -> Any:
     return await asyncio.wait_for(it.__anext__(), T)
 
 
-def asking(it: Any) -> asyncio.Task[Any]:
-    """Ask for the iterator's next item in the background (await the task for it, within ``T``).
+def asking(it: Any, timeout: float = T) -> asyncio.Task[Any]:
+    """Ask for the iterator's next item in the background (await the task for it, within
+    ``timeout``: tests against the dev agent, in real time, give more than ``T``).
 
     A watch with one consumer polls while that consumer asks for its next item (#13: the
     rounds run in the consumer's own task), as Consul's own ``watch.Plan`` calls its handler
     between blocking queries: a test that looks at the next requests keeps asking meanwhile.
     """
-    return asyncio.ensure_future(nxt(it))
+    return asyncio.ensure_future(asyncio.wait_for(it.__anext__(), timeout))
 
 
 async def within(aw: Any) -> Any:
